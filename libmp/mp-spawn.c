@@ -1,0 +1,295 @@
+/* mp-spawn.c: the fork and spawn start methods, and the child's bootstrap
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * NOTES:
+ * spawn is fork + exec of the program itself (/proc/self/exe, so a binary replaced on disk
+ * after start is still the same build), with argv {argv0, "--libmp-spawn"} and one descriptor,
+ * a socket at fd 3 (announced in LIBMP_CHILD_FD). Everything else the child needs — arena,
+ * parent pidfd, the target and its descriptors — comes as one message on that socket, so the
+ * child inherits nothing it was not given: all other descriptors are marked close-on-exec in
+ * the child before exec.
+ *
+ * Between fork() and execve() only async-signal-safe calls run (dup2, syscall, fcntl,
+ * pthread_sigmask, execve, write, _exit): the parent may have other threads holding locks. argv
+ * and envp are built before fork. An exec failure is reported through a close-on-exec pipe:
+ * the child writes errno and exits 127; EOF on the pipe means exec succeeded.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mp-context.h"
+#include "mp-error.h"
+#include "mp-log-private.h"
+#include "mp-process-private.h"
+#include "mp-spawn-private.h"
+#include "mp-wire-private.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+# define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char **environ;
+
+/* Async-signal-safe. */
+void
+_mp_fd_mark_all_cloexec_from (int lowfd)
+{
+  if (syscall (SYS_close_range, (unsigned) lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+    return;
+  /* Kernels before 5.11: walk a generous range. */
+  for (int fd = lowfd; fd < 65536; fd++)
+    {
+      int flags = fcntl (fd, F_GETFD);
+      if (flags >= 0 && !(flags & FD_CLOEXEC))
+        fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+}
+
+G_GNUC_NORETURN static void
+exec_child (int sock_fd, int err_fd, const char *exe, char **argv, char **envp)
+{
+  sigset_t none;
+  int errsv;
+
+  sigemptyset (&none);
+  pthread_sigmask (SIG_SETMASK, &none, NULL);
+
+  /* dup2 clears close-on-exec on the copy: fd 3 is the one descriptor the child keeps. */
+  if (dup2 (sock_fd, MP_CHILD_FD) < 0)
+    goto fail;
+  _mp_fd_mark_all_cloexec_from (MP_CHILD_FD + 1);
+  execve (exe, argv, envp);
+
+fail:
+  errsv = errno;
+  if (write (err_fd, &errsv, sizeof errsv) < 0)
+    { /* the parent will see EOF and a 127 exit */ }
+  _exit (127);
+}
+
+static int
+move_high (int fd)
+{
+  int high = fcntl (fd, F_DUPFD_CLOEXEC, 10);
+
+  close (fd);
+  return high;
+}
+
+gboolean
+_mp_spawn_exec (const char *marker, MpSpawned *out, GError **error)
+{
+  const char *exe = mp_get_executable ();
+  const char *argv[3] = { _mp_get_argv0 (), marker, NULL };
+  g_autoptr(GPtrArray) envp = g_ptr_array_new ();
+  char env_fd[] = MP_CHILD_FD_ENV "=3";
+  int sv[2], errpipe[2];
+  int errsv, n;
+  pid_t pid;
+
+  if (exe[0] == 0)
+    exe = "/proc/self/exe";
+
+  for (char **e = environ; e && *e; e++)
+    if (!g_str_has_prefix (*e, MP_CHILD_FD_ENV "="))
+      g_ptr_array_add (envp, *e);
+  g_ptr_array_add (envp, env_fd);
+  g_ptr_array_add (envp, NULL);
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      errsv = errno;
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "socketpair() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  if (pipe2 (errpipe, O_CLOEXEC) < 0)
+    {
+      errsv = errno;
+      close (sv[0]);
+      close (sv[1]);
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pipe() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  /* Keep the child's ends clear of 0–3 so dup2 onto 3 cannot clobber them. */
+  sv[1] = move_high (sv[1]);
+  errpipe[1] = move_high (errpipe[1]);
+  if (sv[1] < 0 || errpipe[1] < 0)
+    {
+      errsv = errno;
+      close (sv[0]);
+      close (errpipe[0]);
+      if (sv[1] >= 0) close (sv[1]);
+      if (errpipe[1] >= 0) close (errpipe[1]);
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "fcntl() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+
+  fflush (stdout);
+  fflush (stderr);
+  pid = fork ();
+  if (pid == 0)
+    exec_child (sv[1], errpipe[1], exe, (char **) argv, (char **) envp->pdata);
+
+  errsv = errno;
+  close (sv[1]);
+  close (errpipe[1]);
+  if (pid < 0)
+    {
+      close (sv[0]);
+      close (errpipe[0]);
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "fork() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+
+  do
+    n = (int) read (errpipe[0], &errsv, sizeof errsv);
+  while (n < 0 && errno == EINTR);
+  close (errpipe[0]);
+  if (n == sizeof errsv)
+    {
+      close (sv[0]);
+      while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "Failed to execute child process “%s”: %s",
+                   exe, g_strerror (errsv));
+      return FALSE;
+    }
+
+  out->pid = pid;
+  out->sock = sv[0];
+  out->pidfd = _mp_pidfd_open (pid);
+  if (out->pidfd < 0)
+    {
+      errsv = errno;
+      _mp_spawn_abort (out);
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pidfd_open() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Kills and reaps a child whose start could not be completed. */
+void
+_mp_spawn_abort (MpSpawned *spawned)
+{
+  kill (spawned->pid, SIGKILL);
+  while (waitpid (spawned->pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (spawned->sock >= 0)
+    close (spawned->sock);
+  if (spawned->pidfd >= 0)
+    close (spawned->pidfd);
+  spawned->sock = spawned->pidfd = -1;
+}
+
+gboolean
+_mp_start_spawn (MpProcess *self, GError **error)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(GVariant) prep = NULL;
+  MpSpawned sp;
+
+  /* Serialize first: an unsendable target fails before any process exists. */
+  prep = _mp_process_build_prep (self, fds, error);
+  if (prep == NULL)
+    return FALSE;
+  g_variant_ref_sink (prep);
+
+  if (!_mp_spawn_exec (MP_SPAWN_MARKER, &sp, error))
+    return FALSE;
+  if (!_mp_wire_send (sp.sock, prep, fds, error))
+    {
+      _mp_spawn_abort (&sp);
+      return FALSE;
+    }
+  close (sp.sock);
+  self->pid = sp.pid;
+  self->pidfd = sp.pidfd;
+  return TRUE;
+}
+
+gboolean
+_mp_start_fork (MpProcess *self, GError **error)
+{
+  static gsize warned;
+  pid_t pid;
+  int errsv;
+
+  if (_mp_count_threads () > 1 && g_once_init_enter (&warned))
+    {
+      _mp_warning ("This process (pid=%d) is multi-threaded, use of fork() may lead to "
+                   "deadlocks in the child; use the forkserver start method "
+                   "(mp_get_context (\"forkserver\", ...)) instead", getpid ());
+      g_once_init_leave (&warned, 1);
+    }
+
+  /* The child inherits it as its handle on the parent. */
+  (void) _mp_self_pidfd ();
+
+  fflush (stdout);
+  fflush (stderr);
+  pid = fork ();
+  if (pid < 0)
+    {
+      errsv = errno;
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "fork() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  if (pid == 0)
+    {
+      _mp_forkserver_reset_after_fork ();
+      _mp_process_after_fork_child (self);
+    }
+
+  self->pid = pid;
+  self->pidfd = _mp_pidfd_open (pid);
+  if (self->pidfd < 0)
+    {
+      errsv = errno;
+      kill (pid, SIGKILL);
+      while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pidfd_open() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The child side of spawn and forkserver: read the start message, become the process it
+ * describes, run the target, exit. */
+void
+_mp_bootstrap_child (int sock)
+{
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) prep = NULL;
+  g_autoptr(GError) error = NULL;
+  MpCallable *target = NULL;
+
+  prep = _mp_wire_recv (sock, MP_START_MESSAGE_MAX, &fds, &error);
+  close (sock);
+  if (prep == NULL)
+    {
+      fprintf (stderr, "libmp: the child could not read its start message: %s\n", error->message);
+      _exit (1);
+    }
+  if (!_mp_process_setup_from_prep (prep, fds, &target, &error))
+    {
+      fprintf (stderr, "Process %s: cannot start: %s\n", _mp_process_current_name (),
+               error->message);
+      mp_process_exit (1);
+    }
+  g_clear_pointer (&prep, g_variant_unref);
+  g_clear_object (&fds);
+  _mp_process_run_and_exit (target);
+}

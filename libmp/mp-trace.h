@@ -1,0 +1,152 @@
+/* mp-trace.h: trace levels and the events every libmp object emits
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined(MP_INSIDE) && !defined(MP_COMPILATION)
+# error "Only <mp.h> can be included directly."
+#endif
+
+#include <glib.h>
+
+#include "mp-version-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * MpTraceLevel:
+ * @MP_TRACE_OFF: no events (stats blocks are still kept)
+ * @MP_TRACE_LIFECYCLE: process and object lifecycle only
+ * @MP_TRACE_NORMAL: lifecycle, contention and task events (the default)
+ * @MP_TRACE_VERBOSE: every operation (each put, get, acquire…)
+ *
+ * How much a process writes into its event ring. The initial level comes from the
+ * `LIBMP_TRACE` environment variable (`off`, `lifecycle`, `normal`, `verbose`) of the root
+ * process; children inherit their parent's level at start.
+ */
+typedef enum
+{
+  MP_TRACE_OFF = 0,
+  MP_TRACE_LIFECYCLE = 1,
+  MP_TRACE_NORMAL = 2,
+  MP_TRACE_VERBOSE = 3,
+} MpTraceLevel;
+
+/**
+ * MpEventType:
+ * @MP_EVENT_NONE: never emitted
+ * @MP_EVENT_PROCESS_CREATED: a process was started; emitted by its parent.
+ *   object = the child's process slot, a = child pid, b = start method (#MpStartMethodId)
+ * @MP_EVENT_PROCESS_STARTED: the child runs its target; emitted by the child.
+ *   object = own slot, a = parent pid, b = 0
+ * @MP_EVENT_PROCESS_EXITED: a child was reaped; emitted by the reaper.
+ *   object = the child's slot, a = child pid, b = exit code (negative: killed by signal −b)
+ * @MP_EVENT_PROCESS_EXITING: the child returned from its target; emitted by the child.
+ *   object = own slot, a = the exit code it is about to use
+ * @MP_EVENT_TASK_SUBMITTED: object = pool, a = task id
+ * @MP_EVENT_TASK_STARTED: object = pool, a = task id, b = worker pid
+ * @MP_EVENT_TASK_FINISHED: object = pool, a = task id, b = duration in ns
+ * @MP_EVENT_TASK_FAILED: object = pool, a = task id, b = error code
+ * @MP_EVENT_QUEUE_PUT: object = queue, a = depth after, b = bytes
+ * @MP_EVENT_QUEUE_GET: object = queue, a = depth after, b = bytes
+ * @MP_EVENT_LOCK_CONTENDED: object = lock, a = holder pid, b = wait in ns
+ * @MP_EVENT_LOCK_ACQUIRED: object = lock, a = wait in ns
+ * @MP_EVENT_LOCK_RELEASED: object = lock
+ * @MP_EVENT_LOCK_OWNER_DIED: object = lock, a = dead holder pid
+ * @MP_EVENT_BARRIER_WAIT: object = barrier, a = wait in ns, b = index
+ * @MP_EVENT_CONDITION_WAIT: object = condition, a = wait in ns, b = notified
+ * @MP_EVENT_SHM_CREATED: object = segment, a = size
+ * @MP_EVENT_SHM_ATTACHED: object = segment, a = size
+ * @MP_EVENT_SHM_UNLINKED: object = segment
+ * @MP_EVENT_WORKER_REPLACED: object = pool, a = old pid, b = new pid
+ * @MP_EVENT_MARK: a user mark: object = user value, a, b = user values
+ *
+ * The event types of the arena's event rings. The two values of a record
+ * mean what each type documents.
+ */
+typedef enum
+{
+  MP_EVENT_NONE = 0,
+  MP_EVENT_PROCESS_CREATED = 1,
+  MP_EVENT_PROCESS_STARTED = 2,
+  MP_EVENT_PROCESS_EXITED = 3,
+  MP_EVENT_PROCESS_EXITING = 4,
+  MP_EVENT_TASK_SUBMITTED = 10,
+  MP_EVENT_TASK_STARTED = 11,
+  MP_EVENT_TASK_FINISHED = 12,
+  MP_EVENT_TASK_FAILED = 13,
+  MP_EVENT_QUEUE_PUT = 20,
+  MP_EVENT_QUEUE_GET = 21,
+  MP_EVENT_LOCK_CONTENDED = 30,
+  MP_EVENT_LOCK_ACQUIRED = 31,
+  MP_EVENT_LOCK_RELEASED = 32,
+  MP_EVENT_LOCK_OWNER_DIED = 33,
+  MP_EVENT_BARRIER_WAIT = 40,
+  MP_EVENT_CONDITION_WAIT = 41,
+  MP_EVENT_SHM_CREATED = 50,
+  MP_EVENT_SHM_ATTACHED = 51,
+  MP_EVENT_SHM_UNLINKED = 52,
+  MP_EVENT_WORKER_REPLACED = 60,
+  MP_EVENT_MARK = 100,
+} MpEventType;
+
+/**
+ * MpEvent:
+ * @timestamp_ns: `CLOCK_MONOTONIC` time of the event in nanoseconds
+ * @pid: the process that emitted it
+ * @type: an #MpEventType
+ * @object: the object it concerns (see #MpEventType)
+ * @a: first value
+ * @b: second value
+ *
+ * One record of an event ring, as a reader sees it.
+ */
+typedef struct
+{
+  guint64 timestamp_ns;
+  gint32  pid;
+  guint32 type;
+  guint64 object;
+  gint64  a;
+  gint64  b;
+} MpEvent;
+
+MP_AVAILABLE_IN_1_0
+void         mp_trace_set_level       (MpTraceLevel level);
+MP_AVAILABLE_IN_1_0
+MpTraceLevel mp_trace_get_level       (void);
+MP_AVAILABLE_IN_1_0
+gboolean     mp_trace_level_from_string (const char   *str,
+                                         MpTraceLevel *level);
+MP_AVAILABLE_IN_1_0
+const char  *mp_event_type_to_string  (MpEventType type);
+MP_AVAILABLE_IN_1_0
+void         mp_trace_mark            (guint64 value,
+                                       gint64  a,
+                                       gint64  b);
+
+/**
+ * MpEventReader:
+ *
+ * Reads the event rings of every process of the calling program's tree, each with its own
+ * cursor. Any number of readers can read the same rings; writers never wait for them. When a
+ * reader falls more than a ring's capacity behind, the oldest events are overwritten and
+ * reported as lost.
+ */
+typedef struct _MpEventReader MpEventReader;
+
+MP_AVAILABLE_IN_1_0
+MpEventReader *mp_event_reader_new  (gboolean        from_start);
+MP_AVAILABLE_IN_1_0
+guint          mp_event_reader_read (MpEventReader  *reader,
+                                     MpEvent        *events,
+                                     guint           max_events,
+                                     guint64        *lost);
+MP_AVAILABLE_IN_1_0
+void           mp_event_reader_free (MpEventReader  *reader);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MpEventReader, mp_event_reader_free)
+
+G_END_DECLS
