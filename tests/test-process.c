@@ -527,43 +527,38 @@ setup_forkserver (void **state)
   return 0;
 }
 
-#define PROCESS_TESTS \
-  cmocka_unit_test (test_exit_codes), \
-  cmocka_unit_test (test_signals), \
-  cmocka_unit_test (test_join_timeout), \
-  cmocka_unit_test (test_misuse), \
-  cmocka_unit_test (test_active_children), \
-  cmocka_unit_test (test_parent_process), \
-  cmocka_unit_test (test_names), \
-  cmocka_unit_test (test_authkey_inherited), \
-  cmocka_unit_test (test_daemon_no_children), \
-  cmocka_unit_test (test_daemon_terminated_with_parent), \
-  cmocka_unit_test (test_to_string), \
-  cmocka_unit_test (test_join_async)
+/* One cmocka group (one TAP plan) with every test once per start method. */
+#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
+#define PROCESS_TESTS(m) \
+  FOR_METHOD (test_exit_codes, m), \
+  FOR_METHOD (test_signals, m), \
+  FOR_METHOD (test_join_timeout, m), \
+  FOR_METHOD (test_misuse, m), \
+  FOR_METHOD (test_active_children, m), \
+  FOR_METHOD (test_parent_process, m), \
+  FOR_METHOD (test_names, m), \
+  FOR_METHOD (test_authkey_inherited, m), \
+  FOR_METHOD (test_daemon_no_children, m), \
+  FOR_METHOD (test_daemon_terminated_with_parent, m), \
+  FOR_METHOD (test_to_string, m), \
+  FOR_METHOD (test_join_async, m)
 
 int
 main (int argc, char **argv)
 {
-  const struct CMUnitTest fork_tests[] = {
-    PROCESS_TESTS,
-    cmocka_unit_test (test_hundred_children),
+  const struct CMUnitTest tests[] = {
+    PROCESS_TESTS (fork),
+    PROCESS_TESTS (spawn),
+    PROCESS_TESTS (forkserver),
+    FOR_METHOD (test_hundred_children, fork),
+    FOR_METHOD (test_hundred_children, forkserver),
     cmocka_unit_test (test_cpu_count),
   };
-  const struct CMUnitTest spawn_tests[] = { PROCESS_TESTS };
-  const struct CMUnitTest forkserver_tests[] = {
-    PROCESS_TESTS,
-    cmocka_unit_test (test_hundred_children),
-  };
-  int failures = 0;
 
   mp_init (&argc, &argv);
   /* A shell starts background jobs with SIGINT ignored, and children inherit that; the
    * interrupt test needs the default action. */
   signal (SIGINT, SIG_DFL);
 
-  failures += cmocka_run_group_tests_name ("process-fork", fork_tests, setup_fork, NULL);
-  failures += cmocka_run_group_tests_name ("process-spawn", spawn_tests, setup_spawn, NULL);
-  failures += cmocka_run_group_tests_name ("process-forkserver", forkserver_tests,
-                                           setup_forkserver, NULL);
-  return failures;
+  return cmocka_run_group_tests_name ("process", tests, NULL, NULL);
 }
