@@ -65,6 +65,18 @@ _mp_forkserver_reset_after_fork (void)
   g_mutex_init (&fs_lock);
 }
 
+/* For tests: the pid of this process's server, 0 when none runs. */
+pid_t
+_mp_forkserver_get_pid (void)
+{
+  pid_t pid;
+
+  g_mutex_lock (&fs_lock);
+  pid = fs.pid;
+  g_mutex_unlock (&fs_lock);
+  return pid;
+}
+
 static void
 reap_dead_server_locked (void)
 {

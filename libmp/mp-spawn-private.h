@@ -34,5 +34,6 @@ char   **_mp_get_forkserver_preload (void);
 G_GNUC_NORETURN
 void     _mp_forkserver_main   (int sock);
 void     _mp_forkserver_reset_after_fork (void);
+pid_t    _mp_forkserver_get_pid (void);
 
 G_END_DECLS
