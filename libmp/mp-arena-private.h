@@ -116,8 +116,8 @@ typedef struct
   uint32_t flags;
   uint64_t create_ns;
   char     label[MP_ARENA_LABEL_LEN];
-  uint64_t stats[MP_ARENA_STATS_LEN / 8];  /* layout depends on kind */
-  uint64_t reserved;
+  uint64_t stats[MP_ARENA_STATS_LEN / 8];  /* layout depends on kind: mp-object-private.h */
+  uint64_t refs;                   /* atomic: handles open on it across the tree */
 } MpArenaObject;
 
 typedef struct

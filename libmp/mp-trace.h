@@ -93,6 +93,35 @@ typedef enum
 } MpEventType;
 
 /**
+ * MpObjectKind:
+ *
+ * What an entry of the arena's object directory describes. Every libmp object that other
+ * processes can use registers itself there with its stats, so a monitor can list it.
+ */
+typedef enum
+{
+  MP_OBJECT_NONE = 0,
+  MP_OBJECT_LOCK = 1,
+  MP_OBJECT_RLOCK = 2,
+  MP_OBJECT_SEMAPHORE = 3,
+  MP_OBJECT_BOUNDED_SEMAPHORE = 4,
+  MP_OBJECT_EVENT = 5,
+  MP_OBJECT_CONDITION = 6,
+  MP_OBJECT_BARRIER = 7,
+  MP_OBJECT_QUEUE = 10,
+  MP_OBJECT_JOINABLE_QUEUE = 11,
+  MP_OBJECT_SIMPLE_QUEUE = 12,
+  MP_OBJECT_CONNECTION = 13,
+  MP_OBJECT_LISTENER = 14,
+  MP_OBJECT_POOL = 20,
+  MP_OBJECT_MANAGER = 21,
+  MP_OBJECT_SHARED_MEMORY = 30,
+  MP_OBJECT_SHAREABLE_LIST = 31,
+  MP_OBJECT_VALUE = 32,
+  MP_OBJECT_ARRAY = 33,
+} MpObjectKind;
+
+/**
  * MpEvent:
  * @timestamp_ns: `CLOCK_MONOTONIC` time of the event in nanoseconds
  * @pid: the process that emitted it
