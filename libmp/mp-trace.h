@@ -122,7 +122,7 @@ typedef enum
 } MpObjectKind;
 
 /**
- * MpEvent:
+ * MpTraceEvent:
  * @timestamp_ns: `CLOCK_MONOTONIC` time of the event in nanoseconds
  * @pid: the process that emitted it
  * @type: an #MpEventType
@@ -140,7 +140,7 @@ typedef struct
   guint64 object;
   gint64  a;
   gint64  b;
-} MpEvent;
+} MpTraceEvent;
 
 MP_AVAILABLE_IN_1_0
 void         mp_trace_set_level       (MpTraceLevel level);
@@ -150,32 +150,32 @@ MP_AVAILABLE_IN_1_0
 gboolean     mp_trace_level_from_string (const char   *str,
                                          MpTraceLevel *level);
 MP_AVAILABLE_IN_1_0
-const char  *mp_event_type_to_string  (MpEventType type);
+const char  *mp_trace_event_type_to_string  (MpEventType type);
 MP_AVAILABLE_IN_1_0
 void         mp_trace_mark            (guint64 value,
                                        gint64  a,
                                        gint64  b);
 
 /**
- * MpEventReader:
+ * MpTraceReader:
  *
  * Reads the event rings of every process of the calling program's tree, each with its own
  * cursor. Any number of readers can read the same rings; writers never wait for them. When a
  * reader falls more than a ring's capacity behind, the oldest events are overwritten and
  * reported as lost.
  */
-typedef struct _MpEventReader MpEventReader;
+typedef struct _MpEventReader MpTraceReader;
 
 MP_AVAILABLE_IN_1_0
-MpEventReader *mp_event_reader_new  (gboolean        from_start);
+MpTraceReader *mp_trace_reader_new  (gboolean        from_start);
 MP_AVAILABLE_IN_1_0
-guint          mp_event_reader_read (MpEventReader  *reader,
-                                     MpEvent        *events,
+guint          mp_trace_reader_read (MpTraceReader  *reader,
+                                     MpTraceEvent        *events,
                                      guint           max_events,
                                      guint64        *lost);
 MP_AVAILABLE_IN_1_0
-void           mp_event_reader_free (MpEventReader  *reader);
+void           mp_trace_reader_free (MpTraceReader  *reader);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (MpEventReader, mp_event_reader_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MpTraceReader, mp_trace_reader_free)
 
 G_END_DECLS
