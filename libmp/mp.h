@@ -9,6 +9,7 @@
 
 #include "mp-version.h"
 #include "mp-version-macros.h"
+#include "mp-types.h"
 #include "mp-error.h"
 #include "mp-log.h"
 #include "mp-init.h"
@@ -16,5 +17,10 @@
 #include "mp-trace.h"
 #include "mp-process.h"
 #include "mp-context.h"
+#include "mp-lock.h"
+#include "mp-semaphore.h"
+#include "mp-event.h"
+#include "mp-condition.h"
+#include "mp-barrier.h"
 
 #undef MP_INSIDE
