@@ -25,5 +25,8 @@
 #include "mp-queue.h"
 #include "mp-connection.h"
 #include "mp-listener.h"
+#include "mp-async-result.h"
+#include "mp-pool.h"
+#include "mp-thread-pool.h"
 
 #undef MP_INSIDE
