@@ -15,6 +15,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include "mp-error.h"
 #include "mp-pool-private.h"
 
@@ -41,9 +43,12 @@ _mp_async_result_new (MpPoolCore *core, MpJobKind kind, guint n_chunks, guint64 
   job->kind = kind;
   job->n_chunks = n_chunks;
   job->total_items = total_items;
-  job->chunk_results = g_new0 (GVariant *, MAX (n_chunks, 1));
+  job->chunk_results = g_new0 (MpPoolResults, MAX (n_chunks, 1));
   if (kind == MP_JOB_IMAP || kind == MP_JOB_IMAP_UNORDERED)
-    job->chunk_errors = g_new0 (GError *, MAX (n_chunks, 1));
+    {
+      job->chunk_errors = g_new0 (GError *, MAX (n_chunks, 1));
+      job->chunk_variants = g_new0 (GVariant *, MAX (n_chunks, 1));
+    }
   job->chunk_start = g_new0 (guint, MAX (n_chunks, 1));
   g_queue_init (&job->done_order);
   return job;
@@ -72,12 +77,15 @@ mp_async_result_unref (MpAsyncResult *self)
 
   for (guint i = 0; i < self->n_chunks; i++)
     {
-      g_clear_pointer (&self->chunk_results[i], g_variant_unref);
+      _mp_pool_results_clear (&self->chunk_results[i]);
       if (self->chunk_errors)
         g_clear_error (&self->chunk_errors[i]);
+      if (self->chunk_variants)
+        g_clear_pointer (&self->chunk_variants[i], g_variant_unref);
     }
   g_free (self->chunk_results);
   g_free (self->chunk_errors);
+  g_free (self->chunk_variants);
   g_free (self->chunk_start);
   g_queue_clear (&self->done_order);
   g_clear_error (&self->error);
@@ -111,10 +119,6 @@ _mp_async_result_finish_locked (MpAsyncResult *job)
     return;
   job->ready = TRUE;
 
-  if (job->kind == MP_JOB_APPLY && job->error == NULL && !job->none &&
-      job->chunk_results[0] != NULL && g_variant_n_children (job->chunk_results[0]) == 1)
-    job->value = _mp_pool_unbox_item (job->chunk_results[0], 0);
-
   if (job->callback != NULL || job->error_callback != NULL)
     {
       job->callback_queued = TRUE;
@@ -128,17 +132,16 @@ _mp_async_result_finish_locked (MpAsyncResult *job)
 }
 
 /*
- * A task is back, with its results (n_done items; the reference is taken) and its error (taken).
- * Called by the backends with core->mutex held; frees the task.
+ * A task is back, with its results (NULL, or filled: taken) and its error (taken). Called by
+ * the backends with core->mutex held; frees the task.
  */
 void
-_mp_pool_task_done_locked (MpPoolCore *core,
-                           MpPoolTask *task,
-                           GVariant   *results,
-                           guint       n_done,
-                           guint32     result_flags,
-                           GError     *error)
+_mp_pool_task_done_locked (MpPoolCore    *core,
+                           MpPoolTask    *task,
+                           MpPoolResults *results,
+                           GError        *error)
 {
+  MpPoolResults empty = { 0 };
   MpAsyncResult *job = task->job;
   guint c = task->chunk;
 
@@ -148,19 +151,27 @@ _mp_pool_task_done_locked (MpPoolCore *core,
   else
     core->n_completed++;
 
-  if (job->ready || c >= job->n_chunks || job->chunk_results[c] != NULL)
+  if (results == NULL)
+    results = &empty;
+  if (job->ready || c >= job->n_chunks || job->chunk_results[c].type != NULL)
     {
       /* Its job was cancelled, or a duplicate: nobody wants it. */
-      g_clear_pointer (&results, g_variant_unref);
+      _mp_pool_results_clear (results);
       g_clear_error (&error);
       _mp_pool_task_free (task);
       return;
     }
 
   job->done_items += task->n_items;
-  if (results == NULL)
-    results = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, NULL, 0));
-  job->chunk_results[c] = results;
+  if (results->type == NULL)
+    {
+      results->type = _mp_pool_type_lookup ("v", 1, TRUE, NULL);
+      results->n = 0;
+      g_clear_pointer (&results->data, g_bytes_unref);
+      results->data = g_bytes_new (NULL, 0);
+    }
+  job->chunk_results[c] = *results;
+  memset (results, 0, sizeof *results);
   if (error != NULL)
     {
       if (job->chunk_errors != NULL)
@@ -174,7 +185,7 @@ _mp_pool_task_done_locked (MpPoolCore *core,
       g_clear_error (&error);
     }
   if (job->kind == MP_JOB_APPLY)
-    job->none = (result_flags & MP_POOL_RESULT_NONE) != 0;
+    job->none = (job->chunk_results[c].flags & MP_POOL_RESULT_NONE) != 0;
   if (job->kind == MP_JOB_IMAP_UNORDERED)
     g_queue_push_tail (&job->done_order, GUINT_TO_POINTER (c));
   job->chunks_done++;
@@ -217,12 +228,14 @@ _mp_async_result_cancel_locked (MpAsyncResult *job, const GError *error)
   _mp_async_result_finish_locked (job);
 }
 
-/* The value of a ready job: a new reference, NULL for None, or NULL with @error. */
+/* The value of a ready job: a new reference, NULL for None, or NULL with @error. The value is
+ * made by the first caller, outside the lock (the chunks no longer change once the job is
+ * ready), so that a big merge never stalls the pool's thread. */
 GVariant *
 _mp_async_result_dup_value (MpAsyncResult *job, GError **error)
 {
   MpPoolCore *core = job->core;
-  GVariant *merged;
+  GVariant *value = NULL;
 
   g_mutex_lock (&core->mutex);
   g_assert (job->ready);
@@ -233,7 +246,7 @@ _mp_async_result_dup_value (MpAsyncResult *job, GError **error)
       g_mutex_unlock (&core->mutex);
       return NULL;
     }
-  if (job->kind == MP_JOB_APPLY || job->merged)
+  if (job->merged || (job->kind == MP_JOB_APPLY && job->none))
     {
       GVariant *v = job->value ? g_variant_ref (job->value) : NULL;
       g_mutex_unlock (&core->mutex);
@@ -241,24 +254,30 @@ _mp_async_result_dup_value (MpAsyncResult *job, GError **error)
     }
   g_mutex_unlock (&core->mutex);
 
-  /* The chunks are fixed once the job is ready: merge without the lock. */
-  merged = _mp_pool_merge_chunks (job->chunk_results, job->n_chunks);
+  if (job->kind == MP_JOB_APPLY)
+    {
+      g_autoptr(GVariant) array = _mp_pool_results_to_variant (&job->chunk_results[0]);
+      if (g_variant_n_children (array) >= 1)
+        value = _mp_pool_unbox_item (array, 0);
+    }
+  else
+    value = _mp_pool_merge_chunks (job->chunk_results, job->n_chunks);
 
   g_mutex_lock (&core->mutex);
   if (!job->merged)
     {
-      job->value = g_variant_ref (merged);
+      job->value = value ? g_variant_ref (value) : NULL;
       job->merged = TRUE;
       for (guint i = 0; i < job->n_chunks; i++)
-        g_clear_pointer (&job->chunk_results[i], g_variant_unref);
+        g_clear_pointer (&job->chunk_results[i].data, g_bytes_unref);
     }
   else
     {
-      g_variant_unref (merged);
-      merged = g_variant_ref (job->value);
+      g_clear_pointer (&value, g_variant_unref);
+      value = job->value ? g_variant_ref (job->value) : NULL;
     }
   g_mutex_unlock (&core->mutex);
-  return merged;
+  return value;
 }
 
 /* Runs the job's callback or error callback; called unlocked, on the callback context. */
@@ -476,9 +495,12 @@ static ChunkRead
 read_chunk_locked (MpIMapIterator *self, guint c, GVariant **value, GError **error)
 {
   MpAsyncResult *job = self->job;
-  GVariant *results = job->chunk_results[c];
+  GVariant *results;
 
-  if (results != NULL && job->next_item < g_variant_n_children (results))
+  if (job->chunk_variants[c] == NULL)
+    job->chunk_variants[c] = _mp_pool_results_to_variant (&job->chunk_results[c]);
+  results = job->chunk_variants[c];
+  if (job->next_item < g_variant_n_children (results))
     {
       *value = _mp_pool_unbox_item (results, job->next_item++);
       return ITEM;
@@ -495,7 +517,7 @@ read_chunk_locked (MpIMapIterator *self, guint c, GVariant **value, GError **err
 static gboolean
 chunk_done_locked (MpAsyncResult *job, guint c)
 {
-  return job->chunk_results[c] != NULL;
+  return job->chunk_results[c].type != NULL;
 }
 
 /**

@@ -56,6 +56,16 @@ typedef enum
 typedef struct _MpPoolCore MpPoolCore;
 typedef struct _MpPoolTask MpPoolTask;
 
+/* The results of a chunk as they travel and wait: an array, serialized. GVariants are made
+ * from it only when somebody needs one (see mp-pool-wire.c). */
+typedef struct
+{
+  const char  *type;      /* interned array type (`ai`, `av`…); NULL until the chunk is back */
+  GBytes      *data;
+  guint        n;
+  guint32      flags;     /* MP_POOL_RESULT_* */
+} MpPoolResults;
+
 struct _MpPoolTask
 {
   guint64         id;
@@ -144,7 +154,8 @@ struct _MpAsyncResult
   guint64           total_items;
   guint64           done_items;
   guint            *chunk_start;      /* first item of each chunk */
-  GVariant        **chunk_results;    /* per chunk: `aT` or `av`, NULL until done */
+  MpPoolResults    *chunk_results;    /* per chunk */
+  GVariant        **chunk_variants;   /* imap: a chunk's results as read, made on first read */
   GError          **chunk_errors;     /* imap: per chunk */
   gboolean          ready;
   gboolean          cancelled;        /* nobody wants the rest (GIO cancel, terminate) */
@@ -193,9 +204,7 @@ MpAsyncResult  *_mp_async_result_new          (MpPoolCore    *core,
                                                guint64        total_items);
 void            _mp_pool_task_done_locked     (MpPoolCore    *core,
                                                MpPoolTask    *task,
-                                               GVariant      *results,
-                                               guint          n_done,
-                                               guint32        result_flags,
+                                               MpPoolResults *results,
                                                GError        *error);
 void            _mp_async_result_finish_locked (MpAsyncResult *job);
 void            _mp_async_result_run_callback (MpAsyncResult *job);
@@ -212,18 +221,20 @@ gsize           _mp_pool_type_fixed_size      (const char    *type_string,
 GBytes         *_mp_pool_slice_array          (GVariant      *array,
                                                guint          start,
                                                guint          count);
-GVariant       *_mp_pool_results_to_array     (GVariant     **results,
-                                               guint          n,
-                                               guint32       *result_flags);
-GVariant       *_mp_pool_run_chunk            (MpFunc         func,
+const char     *_mp_pool_type_lookup          (const char    *str,
+                                               gsize          len,
+                                               gboolean       array,
+                                               gsize         *fixed);
+void            _mp_pool_results_clear        (MpPoolResults *results);
+GVariant       *_mp_pool_results_to_variant   (const MpPoolResults *results);
+gboolean        _mp_pool_run_chunk            (MpFunc         func,
                                                GVariant      *bound,
                                                GUnixFDList   *fds,
                                                GVariant      *chunk,
                                                guint32        task_flags,
-                                               guint         *n_done,
-                                               guint32       *result_flags,
+                                               MpPoolResults *out,
                                                GError       **error);
-GVariant       *_mp_pool_merge_chunks         (GVariant     **chunks,
+GVariant       *_mp_pool_merge_chunks         (const MpPoolResults *chunks,
                                                guint          n_chunks);
 GVariant       *_mp_pool_unbox_item           (GVariant      *array,
                                                guint          index);
@@ -322,7 +333,8 @@ typedef struct
   uint32_t error_message_len;
   uint32_t reserved;
 } MpPoolResultHeader;
-/* followed by: type, pad 8, data, pad 8, error domain, error message, pad 8 */
+/* followed by: the results' element type, pad 8, data, pad 8, error domain, error message,
+ * pad 8 */
 
 G_STATIC_ASSERT (sizeof (MpPoolMsgHeader) == 16);
 G_STATIC_ASSERT (sizeof (MpPoolTaskHeader) == 40);
@@ -342,19 +354,15 @@ void            _mp_pool_msg_append       (GByteArray       *out,
 void            _mp_pool_msg_pad          (GByteArray       *out);
 void            _mp_pool_msg_end          (GByteArray       *out,
                                            gsize             start);
-void            _mp_pool_msg_append_result (GByteArray      *out,
-                                            guint16          kind,
-                                            guint64          id,
-                                            GVariant        *results,
-                                            guint            n_done,
-                                            guint32          flags,
-                                            guint64          duration_ns,
-                                            const GError    *error);
+void            _mp_pool_msg_append_result (GByteArray          *out,
+                                            guint16              kind,
+                                            guint64              id,
+                                            const MpPoolResults *results,
+                                            guint64              duration_ns,
+                                            const GError        *error);
 gboolean        _mp_pool_msg_parse_result (const guint8     *payload,
                                            gsize             size,
-                                           GVariant        **results,
-                                           guint            *n_done,
-                                           guint32          *flags,
+                                           MpPoolResults    *results,
                                            guint64          *duration_ns,
                                            GError          **task_error,
                                            GError          **error);

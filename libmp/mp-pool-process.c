@@ -90,6 +90,7 @@ typedef struct
   GThread           *thread;
   int                wake_fd;
   gboolean           sleeping;
+  gboolean           room;          /* when it went to sleep, a worker could take a task */
   int                shm_fd;
   MpPoolShmHeader   *shm;
   gsize              shm_size;
@@ -286,16 +287,29 @@ append_func (Worker *w, MpFunc func, guint id, GError **error)
   return TRUE;
 }
 
+static inline guint8 *
+put_padded (guint8 *p, gconstpointer data, gsize len)
+{
+  gsize padded = (len + 7) & ~(gsize) 7;
+
+  if (len > 0)
+    memcpy (p, data, len);
+  memset (p + len, 0, padded - len);
+  return p + padded;
+}
+
 static gboolean
 append_task (ProcBackend *pb, Worker *w, MpPoolTask *task, GError **error)
 {
+  MpPoolMsgHeader h = { 0, MP_POOL_MSG_TASK, 0, task->id };
   MpPoolTaskHeader th = { 0 };
   guint id = func_id_locked (pb, task->func);
   const char *bound_type = task->bound ? g_variant_get_type_string (task->bound) : "";
-  gsize chunk_len;
+  gsize chunk_len, payload;
   gconstpointer chunk_data = g_bytes_get_data (task->chunk_data, &chunk_len);
   guint n_fds = task->fds ? (guint) g_unix_fd_list_get_length (task->fds) : 0;
   gsize start;
+  guint8 *p;
 
   if (!g_hash_table_contains (w->known, GUINT_TO_POINTER (id)) &&
       !append_func (w, task->func, id, error))
@@ -314,24 +328,31 @@ append_task (ProcBackend *pb, Worker *w, MpPoolTask *task, GError **error)
   th.bound_len = task->bound ? g_variant_get_size (task->bound) : 0;
   th.chunk_type_len = (guint32) strlen (task->chunk_type);
   th.chunk_len = chunk_len;
+  payload = sizeof th + ((th.chunk_type_len + 7) & ~7u) + ((chunk_len + 7) & ~(gsize) 7);
+  if (task->bound)
+    payload += ((th.bound_type_len + 7) & ~7u) + ((th.bound_len + 7) & ~(gsize) 7);
+  h.size = (guint32) payload;
+  h.n_fds = (guint16) n_fds;
 
-  _mp_pool_msg_begin (w->out, MP_POOL_MSG_TASK, (guint16) n_fds, task->id, &start);
-  _mp_pool_msg_append (w->out, &th, sizeof th);
+  start = w->out->len;
+  g_byte_array_set_size (w->out, (guint) (start + sizeof h + payload));
+  p = w->out->data + start;
+  memcpy (p, &h, sizeof h);
+  p += sizeof h;
+  memcpy (p, &th, sizeof th);
+  p += sizeof th;
   if (task->bound)
     {
-      guint old;
+      gsize padded = (th.bound_len + 7) & ~(gsize) 7;
 
-      _mp_pool_msg_append (w->out, bound_type, th.bound_type_len);
-      _mp_pool_msg_pad (w->out);
-      old = w->out->len;
-      g_byte_array_set_size (w->out, (guint) (old + th.bound_len));
-      g_variant_store (task->bound, w->out->data + old);
-      _mp_pool_msg_pad (w->out);
+      p = put_padded (p, bound_type, th.bound_type_len);
+      g_variant_store (task->bound, p);
+      memset (p + th.bound_len, 0, padded - th.bound_len);
+      p += padded;
     }
-  _mp_pool_msg_append (w->out, task->chunk_type, th.chunk_type_len);
-  _mp_pool_msg_pad (w->out);
-  _mp_pool_msg_append (w->out, chunk_data, chunk_len);
-  _mp_pool_msg_end (w->out, start);
+  p = put_padded (p, task->chunk_type, th.chunk_type_len);
+  p = put_padded (p, chunk_data, chunk_len);
+  g_assert (p == w->out->data + w->out->len);
 
   if (n_fds > 0)
     {
@@ -456,9 +477,7 @@ process_input_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
       const guint8 *payload;
       g_autoptr(GError) error = NULL;
       GError *task_error = NULL;
-      GVariant *results = NULL;
-      guint n_done = 0;
-      guint32 flags = 0;
+      MpPoolResults results;
       guint64 duration = 0;
 
       memcpy (&h, w->in->data + w->in_used, sizeof h);
@@ -472,8 +491,7 @@ process_input_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
       payload = w->in->data + w->in_used + sizeof h;
       w->in_used += sizeof h + h.size;
 
-      if (!_mp_pool_msg_parse_result (payload, h.size, &results, &n_done, &flags, &duration,
-                                      &task_error, &error))
+      if (!_mp_pool_msg_parse_result (payload, h.size, &results, &duration, &task_error, &error))
         {
           kill_worker (w, error->message);
           return;
@@ -483,9 +501,9 @@ process_input_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
         {
           MpPoolTask *task = g_queue_peek_head (&w->inflight);
 
-          if (task == NULL || task->id != h.id || n_done > task->n_items)
+          if (task == NULL || task->id != h.id || results.n > task->n_items)
             {
-              g_clear_pointer (&results, g_variant_unref);
+              _mp_pool_results_clear (&results);
               g_clear_error (&task_error);
               kill_worker (w, "result for a task it does not hold");
               return;
@@ -495,17 +513,17 @@ process_input_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
           pb->startup_failures = 0;
           pb->avg_task_ns = pb->avg_task_ns == 0 ? MAX (duration, 1)
                                                  : (pb->avg_task_ns * 7 + duration) / 8;
-          _mp_pool_task_done_locked (core, task, results, n_done, flags, task_error);
+          _mp_pool_task_done_locked (core, task, &results, task_error);
         }
       else if (h.kind == MP_POOL_MSG_INIT_FAILED && task_error != NULL)
         {
-          g_clear_pointer (&results, g_variant_unref);
+          _mp_pool_results_clear (&results);
           _mp_pool_core_set_broken_locked (core, task_error);
           g_clear_error (&task_error);
         }
       else
         {
-          g_clear_pointer (&results, g_variant_unref);
+          _mp_pool_results_clear (&results);
           g_clear_error (&task_error);
           kill_worker (w, "unexpected message");
           return;
@@ -525,6 +543,26 @@ window (MpPoolCore *core, ProcBackend *pb)
   return (guint) CLAMP (1 + WINDOW_TARGET_NS / (gint64) pb->avg_task_ns, 1, WINDOW_MAX);
 }
 
+/* The worker that should get the next task: the least loaded one with room. */
+static Worker *
+pick_worker_locked (MpPoolCore *core, ProcBackend *pb, guint win)
+{
+  Worker *best = NULL;
+
+  for (guint i = 0; i < pb->workers->len; i++)
+    {
+      Worker *w = pb->workers->pdata[i];
+
+      if (w == NULL || w->exited || w->broken || w->quit_sent ||
+          w->inflight.length >= win ||
+          (core->maxtasks > 0 && w->assigned >= (guint64) core->maxtasks))
+        continue;
+      if (best == NULL || w->inflight.length < best->inflight.length)
+        best = w;
+    }
+  return best;
+}
+
 static void
 dispatch_locked (MpPoolCore *core, ProcBackend *pb)
 {
@@ -535,21 +573,10 @@ dispatch_locked (MpPoolCore *core, ProcBackend *pb)
 
   while (!g_queue_is_empty (&core->pending))
     {
-      Worker *best = NULL;
+      Worker *best = pick_worker_locked (core, pb, win);
       MpPoolTask *task;
       g_autoptr(GError) error = NULL;
 
-      for (guint i = 0; i < pb->workers->len; i++)
-        {
-          Worker *w = pb->workers->pdata[i];
-
-          if (w == NULL || w->exited || w->broken || w->quit_sent ||
-              w->inflight.length >= win ||
-              (core->maxtasks > 0 && w->assigned >= (guint64) core->maxtasks))
-            continue;
-          if (best == NULL || w->inflight.length < best->inflight.length)
-            best = w;
-        }
       if (best == NULL)
         return;
 
@@ -558,7 +585,7 @@ dispatch_locked (MpPoolCore *core, ProcBackend *pb)
         {
           _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_FAILED, core->id, (gint64) task->id,
                      error->code);
-          _mp_pool_task_done_locked (core, task, NULL, 0, 0, g_steal_pointer (&error));
+          _mp_pool_task_done_locked (core, task, NULL, g_steal_pointer (&error));
           continue;
         }
       task->worker = best;
@@ -617,7 +644,7 @@ worker_exited_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
       _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_FAILED, core->id, (gint64) head->id,
                  error->code);
       _mp_debug ("%s: %s", core->label, error->message);
-      _mp_pool_task_done_locked (core, head, NULL, 0, 0, error);
+      _mp_pool_task_done_locked (core, head, NULL, error);
     }
   else if (w->completed == 0 && core->state == MP_POOL_RUN && !w->broken && code != 0)
     pb->startup_failures++;
@@ -792,7 +819,7 @@ shutdown_workers (MpPoolCore *core, ProcBackend *pb)
             continue;
           /* Its running task is the terminate's doing, not a crash. */
           while (!g_queue_is_empty (&w->inflight))
-            _mp_pool_task_done_locked (core, g_queue_pop_head (&w->inflight), NULL, 0, 0,
+            _mp_pool_task_done_locked (core, g_queue_pop_head (&w->inflight), NULL,
                                        g_error_copy (closed));
           (void) mp_process_join (w->process, 0, NULL);
           pb->workers->pdata[i] = NULL;
@@ -850,6 +877,10 @@ pool_thread (gpointer data)
       for (guint i = 0; i < pb->workers->len; i++)
         if (pb->workers->pdata[i] != NULL)
           g_ptr_array_add (live, pb->workers->pdata[i]);
+      /* Submitters wake us only if we could hand their task out at once; otherwise the
+       * next result wakes us anyway. */
+      pb->room = g_queue_is_empty (&core->pending) &&
+                 pick_worker_locked (core, pb, window (core, pb)) != NULL;
       pb->sleeping = TRUE;
       _mp_pool_core_unlock (core);
 
@@ -1008,7 +1039,7 @@ proc_wake (MpPoolCore *core)
   ProcBackend *pb = backend (core);
   guint64 one = 1;
 
-  if (pb->sleeping && pb->wake_fd >= 0)
+  if (pb->sleeping && pb->wake_fd >= 0 && (pb->room || core->state != MP_POOL_RUN))
     {
       pb->sleeping = FALSE;
       if (write (pb->wake_fd, &one, sizeof one) < 0)

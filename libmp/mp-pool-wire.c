@@ -231,7 +231,106 @@ _mp_pool_slice_array (GVariant *array, guint start, guint count)
   return g_bytes_new_take (out, out_size);
 }
 
+/* ---- types, validated once ---------------------------------------------------------------- */
+
+#define TYPE_CACHE_MAX 4096
+
+typedef struct
+{
+  const char *type;      /* interned */
+  gsize       fixed;     /* of the element, for array types */
+  GVariant   *keepalive; /* a value of the type, so GLib keeps its type info */
+} TypeEntry;
+
+static void
+type_entry_free (TypeEntry *entry)
+{
+  g_clear_pointer (&entry->keepalive, g_variant_unref);
+  g_free (entry);
+}
+
+static GMutex type_lock;
+static GHashTable *type_cache;   /* "A:" or "T:" + type string → TypeEntry */
+
+/*
+ * Validates a type string of @len bytes (not necessarily NUL-terminated, e.g. from a message)
+ * and returns it interned; with @array, returns the interned array type of that element type
+ * and the element's fixed size in @fixed. NULL when the string is not one complete type.
+ */
+const char *
+_mp_pool_type_lookup (const char *str, gsize len, gboolean array, gsize *fixed)
+{
+  char stack[128];
+  char *key = len + 3 <= sizeof stack ? stack : g_malloc (len + 3);
+  TypeEntry *entry;
+  const char *ret = NULL;
+
+  key[0] = array ? 'A' : 'T';
+  key[1] = ':';
+  memcpy (key + 2, str, len);
+  key[len + 2] = '\0';
+
+  g_mutex_lock (&type_lock);
+  if (type_cache == NULL)
+    type_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) type_entry_free);
+  entry = g_hash_table_lookup (type_cache, key);
+  if (entry == NULL && len > 0 && strlen (key + 2) == len && g_variant_type_string_is_valid (key + 2) &&
+      g_hash_table_size (type_cache) < TYPE_CACHE_MAX)
+    {
+      entry = g_new0 (TypeEntry, 1);
+      if (array)
+        {
+          g_autofree char *full = g_strconcat ("a", key + 2, NULL);
+          entry->type = g_intern_string (full);
+          entry->fixed = _mp_pool_type_fixed_size (key + 2, NULL);
+        }
+      else
+        entry->type = g_intern_string (key + 2);
+      /* GLib frees a type's info with the last value of that type and builds it again for the
+       * next one; pools make and drop values of the same few types for every task. */
+      {
+        g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
+        entry->keepalive = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (entry->type),
+                                                                         empty, FALSE));
+      }
+      g_hash_table_insert (type_cache, g_strdup (key), entry);
+    }
+  if (entry != NULL)
+    {
+      ret = entry->type;
+      if (fixed)
+        *fixed = entry->fixed;
+    }
+  g_mutex_unlock (&type_lock);
+  if (key != stack)
+    g_free (key);
+  return ret;
+}
+
 /* ---- results --------------------------------------------------------------------------- */
+
+void
+_mp_pool_results_clear (MpPoolResults *r)
+{
+  g_clear_pointer (&r->data, g_bytes_unref);
+  r->type = NULL;
+  r->n = 0;
+  r->flags = 0;
+}
+
+/* A new reference on the results as a GVariant array (read as untrusted data). */
+GVariant *
+_mp_pool_results_to_variant (const MpPoolResults *r)
+{
+  g_autoptr(GBytes) empty = NULL;
+
+  if (r->type == NULL)
+    return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, NULL, 0));
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (r->type),
+                                                       r->data ? r->data : (empty = g_bytes_new (NULL, 0)),
+                                                       FALSE));
+}
 
 /* A new full reference on a GVariant made from @bytes, which it takes. */
 static GVariant *
@@ -249,76 +348,131 @@ unit (void)
   return g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
 }
 
-/* An array of values that all have type @type and the fixed size @fixed, by concatenation. */
-static GVariant *
-concat_fixed (GVariant **values, guint n, const GVariantType *type, gsize fixed)
+/*
+ * Collects a chunk's results as they come. While every value has the same fixed-size type, only
+ * their bytes are kept (each value is freed at once, so a big chunk stays small in memory and
+ * in the cache); the first value that breaks the pattern turns the sink into a list of values.
+ */
+typedef struct
 {
-  g_autoptr(GVariantType) array_type = g_variant_type_new_array (type);
-  guint8 *buf = g_malloc ((gsize) n * fixed);
+  GVariant    *first;     /* fast mode: a value of the common type */
+  gsize        fixed;
+  GByteArray  *bytes;
+  GPtrArray   *values;    /* slow mode */
+  guint        n;
+} Sink;
 
-  for (guint i = 0; i < n; i++)
+static void
+append_fixed (Sink *s, GVariant *v)
+{
+  guint old = s->bytes->len;
+
+  g_byte_array_set_size (s->bytes, (guint) (old + s->fixed));
+  if (g_variant_get_size (v) == s->fixed)
+    memcpy (s->bytes->data + old, g_variant_get_data (v), s->fixed);
+  else
     {
-      if (g_variant_get_size (values[i]) == fixed)
-        memcpy (buf + (gsize) i * fixed, g_variant_get_data (values[i]), fixed);
-      else
-        {
-          g_autoptr(GVariant) normal = g_variant_get_normal_form (values[i]);
-          g_variant_store (normal, buf + (gsize) i * fixed);
-        }
+      g_autoptr(GVariant) normal = g_variant_get_normal_form (v);
+      g_variant_store (normal, s->bytes->data + old);
     }
-  return variant_take_bytes (array_type, g_bytes_new_take (buf, (gsize) n * fixed), TRUE);
 }
 
-/*
- * The array of a chunk's results: `aT` when all have type T, `av` otherwise, NULL results
- * counted as `()`. Takes the references in @results (NULL entries allowed).
- */
-GVariant *
-_mp_pool_results_to_array (GVariant **results, guint n, guint32 *result_flags)
+static gboolean
+same_type (GVariant *a, GVariant *b)
 {
-  const char *type = NULL;
-  gboolean same = TRUE;
-  GVariant *ret;
+  const char *ta = g_variant_get_type_string (a);
+  const char *tb = g_variant_get_type_string (b);
 
-  *result_flags = 0;
-  if (n == 1 && results[0] == NULL)
-    *result_flags |= MP_POOL_RESULT_NONE;
-  if (n == 0)
-    return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, NULL, 0));
+  return ta == tb || strcmp (ta, tb) == 0;
+}
 
-  for (guint i = 0; i < n; i++)
+/* Takes @v (NULL for None). */
+static void
+sink_add (Sink *s, GVariant *v)
+{
+  if (s->values == NULL)
     {
-      const char *t;
+      if (v != NULL && s->n == 0)
+        {
+          gsize fixed = _mp_pool_type_fixed_size (g_variant_get_type_string (v), NULL);
+          if (fixed > 0)
+            {
+              s->first = g_variant_ref (v);
+              s->fixed = fixed;
+              s->bytes = g_byte_array_new ();
+              append_fixed (s, v);
+              s->n++;
+              g_variant_unref (v);
+              return;
+            }
+        }
+      else if (v != NULL && s->first != NULL && same_type (v, s->first))
+        {
+          append_fixed (s, v);
+          s->n++;
+          g_variant_unref (v);
+          return;
+        }
 
-      if (results[i] == NULL)
-        results[i] = unit ();
-      t = g_variant_get_type_string (results[i]);
-      if (type == NULL)
-        type = t;
-      else if (t != type && strcmp (t, type) != 0)
-        same = FALSE;
+      /* The pattern broke: every value so far becomes a GVariant again. */
+      s->values = g_ptr_array_new_full (s->n + 1, (GDestroyNotify) g_variant_unref);
+      for (guint i = 0; i < s->n; i++)
+        g_ptr_array_add (s->values,
+                         variant_take_bytes (g_variant_get_type (s->first),
+                                             g_bytes_new (s->bytes->data + (gsize) i * s->fixed,
+                                                          s->fixed),
+                                             TRUE));
+      g_clear_pointer (&s->bytes, g_byte_array_unref);
+      g_clear_pointer (&s->first, g_variant_unref);
     }
+  g_ptr_array_add (s->values, v ? v : unit ());
+  s->n++;
+}
 
-  if (same)
+static void
+sink_finish (Sink *s, MpPoolResults *out)
+{
+  out->n = s->n;
+  if (s->values == NULL && s->first != NULL)
     {
-      gsize fixed = _mp_pool_type_fixed_size (type, NULL);
+      const char *elem = g_variant_get_type_string (s->first);
 
-      if (fixed > 0)
-        ret = concat_fixed (results, n, g_variant_get_type (results[0]), fixed);
-      else
-        ret = g_variant_ref_sink (g_variant_new_array (g_variant_get_type (results[0]), results, n));
+      out->type = _mp_pool_type_lookup (elem, strlen (elem), TRUE, NULL);
+      out->data = g_byte_array_free_to_bytes (g_steal_pointer (&s->bytes));
+      g_clear_pointer (&s->first, g_variant_unref);
+      g_assert (out->type != NULL);
+      return;
+    }
+  if (s->values == NULL || s->values->len == 0)
+    {
+      out->type = _mp_pool_type_lookup ("v", 1, TRUE, NULL);
+      out->data = g_bytes_new (NULL, 0);
     }
   else
     {
-      g_autofree GVariant **boxed = g_new (GVariant *, n);
+      GVariant **values = (GVariant **) s->values->pdata;
+      gboolean same = TRUE;
+      g_autoptr(GVariant) array = NULL;
+      const char *type;
 
-      for (guint i = 0; i < n; i++)
-        boxed[i] = g_variant_new_variant (results[i]);
-      ret = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, boxed, n));
+      for (guint i = 1; i < s->values->len && same; i++)
+        same = same_type (values[i], values[0]);
+      if (same)
+        array = g_variant_ref_sink (g_variant_new_array (g_variant_get_type (values[0]), values,
+                                                         s->values->len));
+      else
+        {
+          g_autofree GVariant **boxed = g_new (GVariant *, s->values->len);
+          for (guint i = 0; i < s->values->len; i++)
+            boxed[i] = g_variant_new_variant (values[i]);
+          array = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, boxed,
+                                                           s->values->len));
+        }
+      type = g_variant_get_type_string (array);
+      out->type = _mp_pool_type_lookup (type + 1, strlen (type + 1), TRUE, NULL);
+      out->data = g_variant_get_data_as_bytes (array);
     }
-  for (guint i = 0; i < n; i++)
-    g_variant_unref (results[i]);
-  return ret;
+  g_clear_pointer (&s->values, g_ptr_array_unref);
 }
 
 /* The arguments of one call: the bound ones, then the item's. Takes @item. */
@@ -343,27 +497,25 @@ join_args (GVariant *bound, GVariant *item)
 
 /*
  * Runs @func over the items of @chunk (an array of argument tuples, or of variants holding
- * them with MP_POOL_TASK_UNWRAP), in order, stopping at the first error. Returns the array of
- * the results of the items that succeeded (*n_done of them) and sets @error on a failure.
- * Runs in a worker process or a pool thread.
+ * them with MP_POOL_TASK_UNWRAP), in order, stopping at the first error. Fills @out with the
+ * results of the items that succeeded and sets @error on a failure. Runs in a worker process
+ * or a pool thread.
  */
-GVariant *
-_mp_pool_run_chunk (MpFunc       func,
-                    GVariant    *bound,
-                    GUnixFDList *fds,
-                    GVariant    *chunk,
-                    guint32      task_flags,
-                    guint       *n_done,
-                    guint32     *result_flags,
-                    GError     **error)
+gboolean
+_mp_pool_run_chunk (MpFunc          func,
+                    GVariant       *bound,
+                    GUnixFDList    *fds,
+                    GVariant       *chunk,
+                    guint32         task_flags,
+                    MpPoolResults  *out,
+                    GError        **error)
 {
   gsize n = g_variant_n_children (chunk);
-  g_autofree GVariant **results = g_new (GVariant *, MAX (n, 1));
   gboolean with_bound = bound != NULL && g_variant_n_children (bound) > 0;
   GError *local_error = NULL;
-  GVariant *ret;
-  guint done = 0;
+  Sink sink = { 0 };
 
+  memset (out, 0, sizeof *out);
   for (gsize i = 0; i < n; i++)
     {
       GVariant *args = g_variant_get_child_value (chunk, i);
@@ -397,114 +549,101 @@ _mp_pool_run_chunk (MpFunc       func,
           g_clear_pointer (&r, g_variant_unref);
           break;
         }
-      results[done++] = r;
+      if (n == 1 && r == NULL)
+        out->flags |= MP_POOL_RESULT_NONE;
+      sink_add (&sink, r);
     }
 
-  ret = _mp_pool_results_to_array (results, done, result_flags);
-  *n_done = done;
+  sink_finish (&sink, out);
   if (local_error != NULL)
-    g_propagate_error (error, local_error);
-  return ret;
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* ---- merging the chunks of a map ------------------------------------------------------- */
 
 GVariant *
-_mp_pool_merge_chunks (GVariant **chunks, guint n_chunks)
+_mp_pool_merge_chunks (const MpPoolResults *chunks, guint n_chunks)
 {
   const char *type;
   gboolean same = TRUE;
-  gsize total = 0;
+  gsize total = 0, fixed;
 
   if (n_chunks == 0)
     return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, NULL, 0));
   if (n_chunks == 1)
-    return g_variant_ref (chunks[0]);
+    return _mp_pool_results_to_variant (&chunks[0]);
 
-  type = g_variant_get_type_string (chunks[0]);
+  /* Interned: equal types are equal pointers. */
+  type = chunks[0].type;
   for (guint c = 0; c < n_chunks; c++)
     {
-      const char *t = g_variant_get_type_string (chunks[c]);
-      if (t != type && strcmp (t, type) != 0)
-        same = FALSE;
-      total += g_variant_n_children (chunks[c]);
+      same = same && chunks[c].type == type;
+      total += chunks[c].n;
     }
 
-  if (same)
+  fixed = same ? _mp_pool_type_fixed_size (type + 1, NULL) : 0;
+  if (fixed > 0)
     {
-      gsize fixed = _mp_pool_type_fixed_size (type + 1, NULL);
+      gboolean sizes_ok = TRUE;
 
-      if (fixed > 0)
+      for (guint c = 0; c < n_chunks && sizes_ok; c++)
+        sizes_ok = g_bytes_get_size (chunks[c].data) == (gsize) chunks[c].n * fixed;
+      if (sizes_ok)
         {
           guint8 *buf = g_malloc (MAX (total * fixed, 1));
           gsize pos = 0;
 
           for (guint c = 0; c < n_chunks; c++)
             {
-              gsize n = g_variant_n_children (chunks[c]);
-
-              if (g_variant_get_size (chunks[c]) == n * fixed)
-                memcpy (buf + pos, g_variant_get_data (chunks[c]), n * fixed);
-              else
-                {
-                  g_autoptr(GVariant) normal = g_variant_get_normal_form (chunks[c]);
-                  g_variant_store (normal, buf + pos);
-                }
-              pos += n * fixed;
+              gsize len;
+              gconstpointer p = g_bytes_get_data (chunks[c].data, &len);
+              memcpy (buf + pos, p, len);
+              pos += len;
             }
-          return variant_take_bytes (g_variant_get_type (chunks[0]),
-                                     g_bytes_new_take (buf, total * fixed), TRUE);
-        }
-      else
-        {
-          g_autofree GVariant **children = g_new (GVariant *, MAX (total, 1));
-          GVariant *ret;
-          gsize k = 0;
-
-          for (guint c = 0; c < n_chunks; c++)
-            {
-              gsize n = g_variant_n_children (chunks[c]);
-              for (gsize i = 0; i < n; i++)
-                children[k++] = g_variant_get_child_value (chunks[c], i);
-            }
-          ret = g_variant_ref_sink (g_variant_new_array (g_variant_type_element (g_variant_get_type (chunks[0])),
-                                                         children, total));
-          for (gsize i = 0; i < total; i++)
-            g_variant_unref (children[i]);
-          return ret;
+          return variant_take_bytes (G_VARIANT_TYPE (type), g_bytes_new_take (buf, total * fixed),
+                                     TRUE);
         }
     }
-  else
-    {
-      g_autofree GVariant **children = g_new (GVariant *, MAX (total, 1));
-      GVariant *ret;
-      gsize k = 0;
 
-      for (guint c = 0; c < n_chunks; c++)
-        {
-          gboolean boxed = g_variant_is_of_type (chunks[c], G_VARIANT_TYPE ("av"));
-          gsize n = g_variant_n_children (chunks[c]);
+  {
+    g_autofree GVariant **children = g_new (GVariant *, MAX (total, 1));
+    gsize k = 0;
+    GVariant *ret;
 
-          for (gsize i = 0; i < n; i++)
-            {
-              GVariant *child = g_variant_get_child_value (chunks[c], i);
-              if (!boxed)
-                {
-                  GVariant *v = g_variant_ref_sink (g_variant_new_variant (child));
-                  g_variant_unref (child);
-                  child = v;
-                }
-              children[k++] = child;
-            }
-        }
-      ret = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, children, total));
-      for (gsize i = 0; i < total; i++)
-        g_variant_unref (children[i]);
-      return ret;
-    }
+    for (guint c = 0; c < n_chunks; c++)
+      {
+        g_autoptr(GVariant) array = _mp_pool_results_to_variant (&chunks[c]);
+        gboolean boxed = g_variant_is_of_type (array, G_VARIANT_TYPE ("av"));
+        gsize n = MIN (g_variant_n_children (array), total - k);
+
+        for (gsize i = 0; i < n; i++)
+          {
+            GVariant *child = g_variant_get_child_value (array, i);
+            if (!same && !boxed)
+              {
+                GVariant *v = g_variant_ref_sink (g_variant_new_variant (child));
+                g_variant_unref (child);
+                child = v;
+              }
+            children[k++] = child;
+          }
+      }
+    if (same)
+      ret = g_variant_new_array (g_variant_type_element (G_VARIANT_TYPE (type)), children, k);
+    else
+      ret = g_variant_new_array (G_VARIANT_TYPE_VARIANT, children, k);
+    g_variant_ref_sink (ret);
+    for (gsize i = 0; i < k; i++)
+      g_variant_unref (children[i]);
+    return ret;
+  }
 }
 
-/* Item @index of a chunk's results, as the task returned it. */
+/* Item @index of an array of results, as the task returned it. */
 GVariant *
 _mp_pool_unbox_item (GVariant *array, guint index)
 {
@@ -558,26 +697,42 @@ _mp_pool_msg_end (GByteArray *out, gsize start)
   h->size = (guint32) (out->len - start - sizeof *h);
 }
 
-void
-_mp_pool_msg_append_result (GByteArray   *out,
-                            guint16       kind,
-                            guint64       id,
-                            GVariant     *results,
-                            guint         n_done,
-                            guint32       flags,
-                            guint64       duration_ns,
-                            const GError *error)
+/* Appends @len bytes of @data and zeros up to the next multiple of 8; returns the new end. */
+static inline guint8 *
+put_padded (guint8 *p, gconstpointer data, gsize len)
 {
-  MpPoolResultHeader rh = { 0 };
-  const char *type = results ? g_variant_get_type_string (results) : "";
-  const char *domain = error ? g_quark_to_string (error->domain) : "";
-  gsize data_len = results ? g_variant_get_size (results) : 0;
-  gsize start;
+  gsize padded = align_up (len, 8);
 
+  if (len > 0)
+    memcpy (p, data, len);
+  memset (p + len, 0, padded - len);
+  return p + padded;
+}
+
+void
+_mp_pool_msg_append_result (GByteArray          *out,
+                            guint16              kind,
+                            guint64              id,
+                            const MpPoolResults *results,
+                            guint64              duration_ns,
+                            const GError        *error)
+{
+  MpPoolMsgHeader h = { 0, kind, 0, id };
+  MpPoolResultHeader rh = { 0 };
+  const char *elem = results && results->type ? results->type + 1 : "";
+  const char *domain = error ? g_quark_to_string (error->domain) : "";
+  gsize data_len = 0, elen = 0, payload;
+  gconstpointer data = NULL;
+  guint8 *p;
+  guint old;
+
+  g_assert (out->len % 8 == 0);
+  if (results && results->data)
+    data = g_bytes_get_data (results->data, &data_len);
   rh.status = error ? 1 : 0;
-  rh.n_done = n_done;
-  rh.flags = flags;
-  rh.type_len = (guint32) strlen (type);
+  rh.n_done = results ? results->n : 0;
+  rh.flags = results ? results->flags : 0;
+  rh.type_len = (guint32) strlen (elem);
   rh.data_len = data_len;
   rh.duration_ns = duration_ns;
   if (error)
@@ -585,25 +740,28 @@ _mp_pool_msg_append_result (GByteArray   *out,
       rh.error_code = error->code;
       rh.error_domain_len = (guint32) strlen (domain);
       rh.error_message_len = (guint32) strlen (error->message);
+      elen = rh.error_domain_len + rh.error_message_len;
     }
+  payload = sizeof rh + align_up (rh.type_len, 8) + align_up (data_len, 8) + align_up (elen, 8);
+  h.size = (guint32) payload;
 
-  _mp_pool_msg_begin (out, kind, 0, id, &start);
-  _mp_pool_msg_append (out, &rh, sizeof rh);
-  _mp_pool_msg_append (out, type, rh.type_len);
-  _mp_pool_msg_pad (out);
-  if (data_len > 0)
-    {
-      guint old = out->len;
-      g_byte_array_set_size (out, (guint) (old + data_len));
-      g_variant_store (results, out->data + old);
-    }
-  _mp_pool_msg_pad (out);
+  old = out->len;
+  g_byte_array_set_size (out, (guint) (old + sizeof h + payload));
+  p = out->data + old;
+  memcpy (p, &h, sizeof h);
+  p += sizeof h;
+  memcpy (p, &rh, sizeof rh);
+  p += sizeof rh;
+  p = put_padded (p, elem, rh.type_len);
+  p = put_padded (p, data, data_len);
   if (error)
     {
-      _mp_pool_msg_append (out, domain, rh.error_domain_len);
-      _mp_pool_msg_append (out, error->message, rh.error_message_len);
+      memcpy (p, domain, rh.error_domain_len);
+      memcpy (p + rh.error_domain_len, error->message, rh.error_message_len);
+      memset (p + elen, 0, align_up (elen, 8) - elen);
+      p += align_up (elen, 8);
     }
-  _mp_pool_msg_end (out, start);
+  g_assert (p == out->data + out->len);
 }
 
 gboolean
@@ -642,12 +800,13 @@ _mp_pool_reader_string (MpPoolReader *r, gsize len, char **out)
 gboolean
 _mp_pool_reader_variant (MpPoolReader *r, gsize type_len, gsize data_len, GVariant **out)
 {
-  g_autofree char *type = NULL;
+  const char *type;
+  const guint8 *p;
   const guint8 *data;
 
-  if (type_len == 0 || type_len > 4096 ||
-      !_mp_pool_reader_string (r, type_len, &type) ||
-      !g_variant_type_string_is_valid (type) ||
+  if (type_len == 0 || type_len > 1024 ||
+      !_mp_pool_reader_take (r, type_len, &p) ||
+      !(type = _mp_pool_type_lookup ((const char *) p, type_len, FALSE, NULL)) ||
       !reader_pad (r) ||
       !_mp_pool_reader_take (r, data_len, &data) ||
       !reader_pad (r))
@@ -656,22 +815,21 @@ _mp_pool_reader_variant (MpPoolReader *r, gsize type_len, gsize data_len, GVaria
   return TRUE;
 }
 
+/* A result message from a worker: every length checked, the type validated. */
 gboolean
-_mp_pool_msg_parse_result (const guint8  *payload,
-                           gsize          size,
-                           GVariant     **results,
-                           guint         *n_done,
-                           guint32       *flags,
-                           guint64       *duration_ns,
-                           GError       **task_error,
-                           GError       **error)
+_mp_pool_msg_parse_result (const guint8   *payload,
+                           gsize           size,
+                           MpPoolResults  *results,
+                           guint64        *duration_ns,
+                           GError        **task_error,
+                           GError        **error)
 {
   MpPoolReader r = { payload, size, 0 };
   MpPoolResultHeader rh;
   const guint8 *p;
-  g_autoptr(GVariant) v = NULL;
+  gsize fixed = 0;
 
-  *results = NULL;
+  memset (results, 0, sizeof *results);
   *task_error = NULL;
   if (!_mp_pool_reader_take (&r, sizeof rh, &p))
     goto bad;
@@ -680,12 +838,18 @@ _mp_pool_msg_parse_result (const guint8  *payload,
     goto bad;
   if (rh.type_len > 0)
     {
-      if (!_mp_pool_reader_variant (&r, rh.type_len, rh.data_len, &v) ||
-          !g_variant_is_of_type (v, G_VARIANT_TYPE_ARRAY) ||
-          g_variant_n_children (v) != rh.n_done)
+      if (rh.type_len > 1024 || !_mp_pool_reader_take (&r, rh.type_len, &p) ||
+          !(results->type = _mp_pool_type_lookup ((const char *) p, rh.type_len, TRUE, &fixed)) ||
+          !reader_pad (&r) ||
+          !_mp_pool_reader_take (&r, rh.data_len, &p) ||
+          !reader_pad (&r) ||
+          (fixed > 0 && rh.data_len != (guint64) rh.n_done * fixed))
         goto bad;
+      results->data = g_bytes_new (p, rh.data_len);
+      results->n = rh.n_done;
+      results->flags = rh.flags;
     }
-  else if (rh.data_len != 0 || !reader_pad (&r))
+  else if (rh.data_len != 0 || rh.n_done != 0 || !reader_pad (&r))
     goto bad;
   if (rh.status == 1)
     {
@@ -698,13 +862,11 @@ _mp_pool_msg_parse_result (const guint8  *payload,
       *task_error = g_error_new_literal (domain[0] ? g_quark_from_string (domain) : MP_ERROR,
                                          rh.error_code, message);
     }
-  *results = g_steal_pointer (&v);
-  *n_done = rh.n_done;
-  *flags = rh.flags;
   *duration_ns = rh.duration_ns;
   return TRUE;
 
 bad:
+  _mp_pool_results_clear (results);
   g_set_error_literal (error, MP_ERROR, MP_ERROR_SERIALIZATION, "malformed result message");
   return FALSE;
 }

@@ -240,11 +240,9 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
   g_autoptr(GVariant) bound = NULL;
   g_autoptr(GVariant) chunk = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
-  g_autoptr(GVariant) results = NULL;
+  MpPoolResults results = { 0 };
   g_autoptr(GError) error = NULL;
   FuncEntry *entry;
-  guint n_done = 0;
-  guint32 flags = 0;
   guint64 start, end;
 
   if (n_fds > g_queue_get_length (&w->fds))
@@ -286,8 +284,7 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
   else if (entry->error != NULL)
     error = g_error_copy (entry->error);
   else
-    results = _mp_pool_run_chunk (entry->func, bound, fds, chunk, th.flags, &n_done, &flags,
-                                  &error);
+    (void) _mp_pool_run_chunk (entry->func, bound, fds, chunk, th.flags, &results, &error);
 
   end = _mp_monotonic_ns ();
   w->tasks_done++;
@@ -302,14 +299,14 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
   else
     task_event (w, MP_EVENT_TASK_FINISHED, id, (gint64) (end - start));
 
-  _mp_pool_msg_append_result (w->out, MP_POOL_MSG_RESULT, id, results, n_done, flags,
-                              end - start, error);
+  _mp_pool_msg_append_result (w->out, MP_POOL_MSG_RESULT, id, &results, end - start, error);
+  _mp_pool_results_clear (&results);
 }
 
 static void
 send_init_failed (Worker *w, const GError *error)
 {
-  _mp_pool_msg_append_result (w->out, MP_POOL_MSG_INIT_FAILED, 0, NULL, 0, 0, 0, error);
+  _mp_pool_msg_append_result (w->out, MP_POOL_MSG_INIT_FAILED, 0, NULL, 0, error);
   flush (w);
 }
 

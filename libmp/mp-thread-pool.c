@@ -55,6 +55,7 @@ pool_thread_worker (gpointer data)
   g_free (start);
   g_mutex_lock (&core->mutex);
   g_array_index (tb->tids, gint32, index) = tid;
+  g_cond_broadcast (&core->cond);
   g_mutex_unlock (&core->mutex);
 
   if (core->initializer != NULL)
@@ -76,10 +77,8 @@ pool_thread_worker (gpointer data)
       MpPoolTask *task;
       g_autoptr(GVariant) chunk = NULL;
       g_autoptr(GVariantType) type = NULL;
-      GVariant *results;
+      MpPoolResults results;
       GError *error = NULL;
-      guint n_done = 0;
-      guint32 flags = 0;
       guint64 t0, t1;
 
       while (g_queue_is_empty (&core->pending) && core->state == MP_POOL_RUN)
@@ -98,8 +97,8 @@ pool_thread_worker (gpointer data)
       chunk = g_variant_ref_sink (g_variant_new_from_bytes (type, task->chunk_data, TRUE));
       _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_STARTED, core->id, (gint64) task->id, tid);
       t0 = _mp_monotonic_ns ();
-      results = _mp_pool_run_chunk (task->func, task->bound, task->fds, chunk, task->flags,
-                                    &n_done, &flags, &error);
+      (void) _mp_pool_run_chunk (task->func, task->bound, task->fds, chunk, task->flags,
+                                 &results, &error);
       t1 = _mp_monotonic_ns ();
       if (error != NULL)
         _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_FAILED, core->id, (gint64) task->id,
@@ -110,7 +109,7 @@ pool_thread_worker (gpointer data)
 
       g_mutex_lock (&core->mutex);
       core->running--;
-      _mp_pool_task_done_locked (core, task, results, n_done, flags, error);
+      _mp_pool_task_done_locked (core, task, &results, error);
       _mp_pool_core_update_stats_locked (core);
       _mp_pool_core_unlock (core);
       g_mutex_lock (&core->mutex);
@@ -174,6 +173,10 @@ thread_start (MpPoolCore *core, GError **error)
       g_ptr_array_add (tb->threads, thread);
       core->workers_alive++;
     }
+  /* So that mp_pool_dup_worker_pids() lists them all from the start. */
+  for (guint i = 0; i < tb->tids->len; i++)
+    while (g_array_index (tb->tids, gint32, i) == 0)
+      g_cond_wait (&core->cond, &core->mutex);
   _mp_pool_core_update_stats_locked (core);
   g_mutex_unlock (&core->mutex);
   return TRUE;
