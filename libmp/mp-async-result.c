@@ -43,13 +43,21 @@ _mp_async_result_new (MpPoolCore *core, MpJobKind kind, guint n_chunks, guint64 
   job->kind = kind;
   job->n_chunks = n_chunks;
   job->total_items = total_items;
-  job->chunk_results = g_new0 (MpPoolResults, MAX (n_chunks, 1));
+  if (n_chunks <= 1 && kind == MP_JOB_APPLY)
+    {
+      job->chunk_results = &job->one_result;
+      job->chunk_start = &job->one_start;
+    }
+  else
+    {
+      job->chunk_results = g_new0 (MpPoolResults, MAX (n_chunks, 1));
+      job->chunk_start = g_new0 (guint, MAX (n_chunks, 1));
+    }
   if (kind == MP_JOB_IMAP || kind == MP_JOB_IMAP_UNORDERED)
     {
       job->chunk_errors = g_new0 (GError *, MAX (n_chunks, 1));
       job->chunk_variants = g_new0 (GVariant *, MAX (n_chunks, 1));
     }
-  job->chunk_start = g_new0 (guint, MAX (n_chunks, 1));
   g_queue_init (&job->done_order);
   return job;
 }
@@ -83,10 +91,13 @@ mp_async_result_unref (MpAsyncResult *self)
       if (self->chunk_variants)
         g_clear_pointer (&self->chunk_variants[i], g_variant_unref);
     }
-  g_free (self->chunk_results);
+  if (self->chunk_results != &self->one_result)
+    {
+      g_free (self->chunk_results);
+      g_free (self->chunk_start);
+    }
   g_free (self->chunk_errors);
   g_free (self->chunk_variants);
-  g_free (self->chunk_start);
   g_queue_clear (&self->done_order);
   g_clear_error (&self->error);
   g_clear_pointer (&self->value, g_variant_unref);
@@ -128,7 +139,7 @@ _mp_async_result_finish_locked (MpAsyncResult *job)
     }
   if (job->task != NULL)
     core->deferred = g_slist_prepend (core->deferred, mp_async_result_ref (job));
-  g_cond_broadcast (&core->cond);
+  _mp_pool_core_broadcast_locked (core);
 }
 
 /*
@@ -193,7 +204,7 @@ _mp_pool_task_done_locked (MpPoolCore    *core,
   if (job->chunks_done == job->n_chunks)
     _mp_async_result_finish_locked (job);
   else if (job->chunk_errors != NULL)
-    g_cond_broadcast (&core->cond);   /* an iterator may be waiting for this chunk */
+    _mp_pool_core_broadcast_locked (core);   /* an iterator may be waiting for this chunk */
 
   _mp_pool_task_free (task);
 }
@@ -256,9 +267,19 @@ _mp_async_result_dup_value (MpAsyncResult *job, GError **error)
 
   if (job->kind == MP_JOB_APPLY)
     {
-      g_autoptr(GVariant) array = _mp_pool_results_to_variant (&job->chunk_results[0]);
-      if (g_variant_n_children (array) >= 1)
-        value = _mp_pool_unbox_item (array, 0);
+      const MpPoolResults *r = &job->chunk_results[0];
+      gsize fixed = r->type != NULL ? _mp_pool_type_fixed_size (r->type + 1, NULL) : 0;
+
+      /* One fixed-size value: its bytes are the whole array. */
+      if (fixed > 0 && r->n == 1 && g_bytes_get_size (r->data) == fixed)
+        value = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (r->type + 1),
+                                                              r->data, FALSE));
+      else
+        {
+          g_autoptr(GVariant) array = _mp_pool_results_to_variant (r);
+          if (g_variant_n_children (array) >= 1)
+            value = _mp_pool_unbox_item (array, 0);
+        }
     }
   else
     value = _mp_pool_merge_chunks (job->chunk_results, job->n_chunks);
@@ -297,7 +318,7 @@ _mp_async_result_run_callback (MpAsyncResult *job)
 
   g_mutex_lock (&job->core->mutex);
   job->callback_done = TRUE;
-  g_cond_broadcast (&job->core->cond);
+  _mp_pool_core_broadcast_locked (job->core);
   g_mutex_unlock (&job->core->mutex);
 }
 

@@ -103,6 +103,7 @@ struct _MpPoolCore
   gatomicrefcount            ref_count;
   GMutex                     mutex;
   GCond                      cond;          /* jobs finished, callbacks queued, state */
+  guint                      waiters;       /* threads in cond: broadcasts cost a syscall */
 
   MpPoolState                state;
   gboolean                   is_thread;
@@ -175,6 +176,10 @@ struct _MpAsyncResult
   GTask            *task;             /* GIO form */
   GSource          *cancel_source;    /* GIO form: watches the task's cancellable */
 
+  /* storage of a one-chunk job (apply), to spare allocations */
+  MpPoolResults     one_result;
+  guint             one_start;
+
   /* imap consumer */
   guint             next_chunk;       /* ordered: chunk being read */
   guint             next_item;
@@ -185,6 +190,8 @@ struct _MpAsyncResult
 MpPoolCore     *_mp_pool_core_ref             (MpPoolCore    *core);
 void            _mp_pool_core_unref           (MpPoolCore    *core);
 void            _mp_pool_core_unlock          (MpPoolCore    *core);
+void            _mp_pool_core_broadcast_locked (MpPoolCore   *core);
+void            _mp_pool_core_cond_wait_locked (MpPoolCore   *core);
 void            _mp_pool_core_update_stats_locked (MpPoolCore *core);
 gboolean        _mp_pool_core_wait_locked     (MpPoolCore    *core,
                                                gint64         deadline_us);

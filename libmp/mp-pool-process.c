@@ -941,7 +941,7 @@ pool_thread (gpointer data)
   count_running_locked (core, pb);
   core->backend_done = TRUE;
   _mp_pool_core_update_stats_locked (core);
-  g_cond_broadcast (&core->cond);
+  _mp_pool_core_broadcast_locked (core);
   _mp_pool_core_unlock (core);
   g_array_unref (pfds);
   _mp_pool_core_unref (core);

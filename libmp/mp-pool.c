@@ -125,6 +125,23 @@ _mp_pool_core_unlock (MpPoolCore *core)
   g_slist_free (deferred);
 }
 
+/* GCond's broadcast makes a futex syscall even when nobody waits: only call it when somebody
+ * does (every wait on core->cond goes through the counting wrappers below). */
+void
+_mp_pool_core_broadcast_locked (MpPoolCore *core)
+{
+  if (core->waiters > 0)
+    g_cond_broadcast (&core->cond);
+}
+
+void
+_mp_pool_core_cond_wait_locked (MpPoolCore *core)
+{
+  core->waiters++;
+  g_cond_wait (&core->cond, &core->mutex);
+  core->waiters--;
+}
+
 void
 _mp_pool_core_update_stats_locked (MpPoolCore *core)
 {
@@ -188,10 +205,18 @@ _mp_pool_core_wait_locked (MpPoolCore *core, gint64 deadline_us)
     }
   if (deadline_us < 0)
     {
-      g_cond_wait (&core->cond, &core->mutex);
+      _mp_pool_core_cond_wait_locked (core);
       return TRUE;
     }
-  return g_cond_wait_until (&core->cond, &core->mutex, deadline_us);
+  else
+    {
+      gboolean ret;
+
+      core->waiters++;
+      ret = g_cond_wait_until (&core->cond, &core->mutex, deadline_us);
+      core->waiters--;
+      return ret;
+    }
 }
 
 /* The initializer failed: every task, now and later, fails with its error. */
@@ -215,7 +240,7 @@ _mp_pool_core_set_broken_locked (MpPoolCore *core, const GError *error)
   while (g_hash_table_iter_next (&iter, &job, NULL))
     _mp_async_result_cancel_locked (job, core->broken);
   g_hash_table_unref (jobs);
-  g_cond_broadcast (&core->cond);
+  _mp_pool_core_broadcast_locked (core);
 }
 
 /* ---- the callback source ---------------------------------------------------------------- */
@@ -559,8 +584,10 @@ static MpAsyncResult *
 prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GPtrArray **tasks, GError **error)
 {
   g_autoptr(GVariant) owned = NULL;
-  g_autoptr(GVariant) array = NULL;
-  g_autofree char *chunk_type = NULL;
+  const char *args_type;
+  const char *chunk_type;
+  GBytes *data;
+  gsize fixed;
   MpPoolTask *task;
 
   owned = args ? g_variant_ref (args) : g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
@@ -571,10 +598,16 @@ prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GPtrArray **tasks
                    g_variant_get_type_string (owned));
       return NULL;
     }
-  array = g_variant_ref_sink (g_variant_new_array (NULL, &owned, 1));
-  chunk_type = g_strconcat ("a", g_variant_get_type_string (owned), NULL);
-  task = task_new (self->core, func, g_intern_string (chunk_type),
-                   g_variant_get_data_as_bytes (array), 1, 0);
+  args_type = g_variant_get_type_string (owned);
+  chunk_type = _mp_pool_type_lookup (args_type, strlen (args_type), TRUE, &fixed);
+  if (fixed > 0 && g_variant_get_size (owned) == fixed)
+    data = g_variant_get_data_as_bytes (owned);   /* an array of one fixed-size item: its bytes */
+  else
+    {
+      g_autoptr(GVariant) array = g_variant_ref_sink (g_variant_new_array (NULL, &owned, 1));
+      data = g_variant_get_data_as_bytes (array);
+    }
+  task = task_new (self->core, func, chunk_type, data, 1, 0);
   *tasks = g_ptr_array_new_with_free_func ((GDestroyNotify) _mp_pool_task_free);
   g_ptr_array_add (*tasks, task);
   return _mp_async_result_new (self->core, MP_JOB_APPLY, 1, 1);
@@ -1238,7 +1271,7 @@ mp_pool_close (MpPool *self)
     {
       core->state = MP_POOL_CLOSE;
       core->backend_class->wake (core);
-      g_cond_broadcast (&core->cond);
+      _mp_pool_core_broadcast_locked (core);
     }
   _mp_pool_core_unlock (core);
 }
@@ -1278,11 +1311,11 @@ core_terminate (MpPoolCore *core)
       g_hash_table_unref (jobs);
       _mp_pool_core_update_stats_locked (core);
       core->backend_class->wake (core);
-      g_cond_broadcast (&core->cond);
+      _mp_pool_core_broadcast_locked (core);
     }
   /* Like Python's terminate(), wait for the workers to be gone. */
   while (!core->backend_done)
-    g_cond_wait (&core->cond, &core->mutex);
+    _mp_pool_core_cond_wait_locked (core);
   _mp_pool_core_unlock (core);
   reap_backend (core);
 }

@@ -28,6 +28,7 @@ typedef struct
   GPtrArray  *threads;      /* GThread* */
   GArray     *tids;         /* gint32 per thread, 0 once it exited */
   GCond       work_cond;
+  guint       idle;         /* threads waiting in work_cond */
   guint       exited;
 } ThreadBackend;
 
@@ -55,7 +56,7 @@ pool_thread_worker (gpointer data)
   g_free (start);
   g_mutex_lock (&core->mutex);
   g_array_index (tb->tids, gint32, index) = tid;
-  g_cond_broadcast (&core->cond);
+  _mp_pool_core_broadcast_locked (core);
   g_mutex_unlock (&core->mutex);
 
   if (core->initializer != NULL)
@@ -82,7 +83,11 @@ pool_thread_worker (gpointer data)
       guint64 t0, t1;
 
       while (g_queue_is_empty (&core->pending) && core->state == MP_POOL_RUN)
-        g_cond_wait (&tb->work_cond, &core->mutex);
+        {
+          tb->idle++;
+          g_cond_wait (&tb->work_cond, &core->mutex);
+          tb->idle--;
+        }
       if (core->state == MP_POOL_TERMINATE || g_queue_is_empty (&core->pending))
         break;
 
@@ -121,7 +126,7 @@ pool_thread_worker (gpointer data)
   if (tb->exited == tb->threads->len)
     {
       core->backend_done = TRUE;
-      g_cond_broadcast (&core->cond);
+      _mp_pool_core_broadcast_locked (core);
     }
   _mp_pool_core_update_stats_locked (core);
   _mp_pool_core_unlock (core);
@@ -159,7 +164,7 @@ thread_start (MpPoolCore *core, GError **error)
           core->state = MP_POOL_TERMINATE;
           g_cond_broadcast (&tb->work_cond);
           while (tb->exited < tb->threads->len)
-            g_cond_wait (&core->cond, &core->mutex);
+            _mp_pool_core_cond_wait_locked (core);
           core->backend_done = TRUE;
           g_mutex_unlock (&core->mutex);
           for (guint k = 0; k < tb->threads->len; k++)
@@ -176,7 +181,7 @@ thread_start (MpPoolCore *core, GError **error)
   /* So that mp_pool_dup_worker_pids() lists them all from the start. */
   for (guint i = 0; i < tb->tids->len; i++)
     while (g_array_index (tb->tids, gint32, i) == 0)
-      g_cond_wait (&core->cond, &core->mutex);
+      _mp_pool_core_cond_wait_locked (core);
   _mp_pool_core_update_stats_locked (core);
   g_mutex_unlock (&core->mutex);
   return TRUE;
@@ -185,7 +190,10 @@ thread_start (MpPoolCore *core, GError **error)
 static void
 thread_wake (MpPoolCore *core)
 {
-  g_cond_broadcast (&backend (core)->work_cond);
+  ThreadBackend *tb = backend (core);
+
+  if (core->state != MP_POOL_RUN || tb->idle > 0)
+    g_cond_broadcast (&tb->work_cond);
 }
 
 static void
