@@ -111,13 +111,19 @@ mp_async_result_unref (MpAsyncResult *self)
 void
 _mp_pool_task_free (MpPoolTask *task)
 {
+  MpAsyncResult *job;
+
   if (task == NULL)
     return;
-  g_clear_pointer (&task->job, mp_async_result_unref);
   g_clear_pointer (&task->bound, g_variant_unref);
   g_clear_object (&task->fds);
   g_clear_pointer (&task->chunk_data, g_bytes_unref);
-  g_free (task);
+  job = g_steal_pointer (&task->job);
+  if (!task->embedded)
+    g_free (task);
+  /* Last: an embedded task dies with its job. */
+  if (job != NULL)
+    mp_async_result_unref (job);
 }
 
 /* The job has all its chunks (or was cancelled): wake its waiters, queue its callbacks. */

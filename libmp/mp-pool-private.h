@@ -80,6 +80,7 @@ struct _MpPoolTask
   guint32         flags;        /* MP_POOL_TASK_* */
   gint64          timeout_us;   /* once started; 0 for none */
   gpointer        worker;       /* the backend's note of who runs it */
+  gboolean        embedded;     /* lives inside its job (apply): freeing only clears it */
 };
 
 typedef struct
@@ -179,6 +180,7 @@ struct _MpAsyncResult
   /* storage of a one-chunk job (apply), to spare allocations */
   MpPoolResults     one_result;
   guint             one_start;
+  MpPoolTask        one_task;
 
   /* imap consumer */
   guint             next_chunk;       /* ordered: chunk being read */

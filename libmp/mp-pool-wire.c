@@ -257,10 +257,34 @@ static GHashTable *type_cache;   /* "A:" or "T:" + type string → TypeEntry */
  * and returns it interned; with @array, returns the interned array type of that element type
  * and the element's fixed size in @fixed. NULL when the string is not one complete type.
  */
+/* The last answers of this thread: most pools see one type again and again. */
+typedef struct
+{
+  char         key[48];      /* 'A'/'T' + the type string */
+  gsize        len;
+  const char  *type;
+  gsize        fixed;
+} RecentType;
+
+static __thread RecentType recent_types[4];
+static __thread guint recent_next;
+
 const char *
 _mp_pool_type_lookup (const char *str, gsize len, gboolean array, gsize *fixed)
 {
   char stack[128];
+  const char tag = array ? 'A' : 'T';
+
+  for (guint i = 0; i < G_N_ELEMENTS (recent_types); i++)
+    {
+      RecentType *r = &recent_types[i];
+      if (r->type != NULL && r->len == len && r->key[0] == tag && memcmp (r->key + 1, str, len) == 0)
+        {
+          if (fixed)
+            *fixed = r->fixed;
+          return r->type;
+        }
+    }
   char *key = len + 3 <= sizeof stack ? stack : g_malloc (len + 3);
   TypeEntry *entry;
   const char *ret = NULL;
@@ -301,6 +325,15 @@ _mp_pool_type_lookup (const char *str, gsize len, gboolean array, gsize *fixed)
       ret = entry->type;
       if (fixed)
         *fixed = entry->fixed;
+      if (len + 1 < sizeof recent_types[0].key)
+        {
+          RecentType *r = &recent_types[recent_next++ % G_N_ELEMENTS (recent_types)];
+          r->key[0] = tag;
+          memcpy (r->key + 1, str, len);
+          r->len = len;
+          r->type = entry->type;
+          r->fixed = entry->fixed;
+        }
     }
   g_mutex_unlock (&type_lock);
   if (key != stack)

@@ -513,14 +513,13 @@ check_running_locked (MpPoolCore *core, GError **error)
 }
 
 static MpPoolTask *
-task_new (MpPoolCore  *core,
-          MpCallable  *func,
-          const char  *chunk_type,
-          GBytes      *chunk_data,
-          guint        n_items,
-          guint32      flags)
+task_init (MpPoolTask  *task,
+           MpCallable  *func,
+           const char  *chunk_type,
+           GBytes      *chunk_data,
+           guint        n_items,
+           guint32      flags)
 {
-  MpPoolTask *task = g_new0 (MpPoolTask, 1);
   GVariant *bound = mp_callable_get_args (func);
 
   task->func = mp_callable_get_func (func);
@@ -533,9 +532,21 @@ task_new (MpPoolCore  *core,
   return task;
 }
 
+static MpPoolTask *
+task_new (MpPoolCore  *core,
+          MpCallable  *func,
+          const char  *chunk_type,
+          GBytes      *chunk_data,
+          guint        n_items,
+          guint32      flags)
+{
+  return task_init (g_new0 (MpPoolTask, 1), func, chunk_type, chunk_data, n_items, flags);
+}
+
 /* Queues the job's tasks (taking them), or fails without side effects. */
 static gboolean
-submit_job (MpPoolCore *core, MpAsyncResult *job, GPtrArray *tasks, GError **error)
+submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_tasks,
+              GError **error)
 {
   g_mutex_lock (&core->mutex);
   if (!check_running_locked (core, error))
@@ -543,9 +554,9 @@ submit_job (MpPoolCore *core, MpAsyncResult *job, GPtrArray *tasks, GError **err
       g_mutex_unlock (&core->mutex);
       return FALSE;
     }
-  for (guint i = 0; i < tasks->len; i++)
+  for (guint i = 0; i < n_tasks; i++)
     {
-      MpPoolTask *task = tasks->pdata[i];
+      MpPoolTask *task = tasks[i];
 
       task->id = ++core->next_task_id;
       task->job = mp_async_result_ref (job);
@@ -554,15 +565,35 @@ submit_job (MpPoolCore *core, MpAsyncResult *job, GPtrArray *tasks, GError **err
       g_queue_push_tail (&core->pending, task);
       _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_SUBMITTED, core->id, (gint64) task->id, 0);
     }
-  core->unfinished += tasks->len;
-  core->n_submitted += tasks->len;
-  g_ptr_array_set_free_func (tasks, NULL);
-  g_ptr_array_set_size (tasks, 0);
+  core->unfinished += n_tasks;
+  core->n_submitted += n_tasks;
   if (job->n_chunks == 0)
     _mp_async_result_finish_locked (job);
   _mp_pool_core_update_stats_locked (core);
   core->backend_class->wake (core);
   _mp_pool_core_unlock (core);
+  return TRUE;
+}
+
+static gboolean
+submit_job (MpPoolCore *core, MpAsyncResult *job, GPtrArray *tasks, GError **error)
+{
+  if (tasks == NULL)
+    {
+      /* apply: the one task lives in the job */
+      MpPoolTask *task = &job->one_task;
+      if (!submit_tasks (core, job, &task, 1, error))
+        {
+          job->one_task.job = NULL;
+          _mp_pool_task_free (task);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (!submit_tasks (core, job, (MpPoolTask **) tasks->pdata, tasks->len, error))
+    return FALSE;
+  g_ptr_array_set_free_func (tasks, NULL);
+  g_ptr_array_set_size (tasks, 0);
   return TRUE;
 }
 
@@ -588,7 +619,7 @@ prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GPtrArray **tasks
   const char *chunk_type;
   GBytes *data;
   gsize fixed;
-  MpPoolTask *task;
+  MpAsyncResult *job;
 
   owned = args ? g_variant_ref (args) : g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
   if (!g_variant_is_of_type (owned, G_VARIANT_TYPE_TUPLE))
@@ -607,10 +638,11 @@ prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GPtrArray **tasks
       g_autoptr(GVariant) array = g_variant_ref_sink (g_variant_new_array (NULL, &owned, 1));
       data = g_variant_get_data_as_bytes (array);
     }
-  task = task_new (self->core, func, chunk_type, data, 1, 0);
-  *tasks = g_ptr_array_new_with_free_func ((GDestroyNotify) _mp_pool_task_free);
-  g_ptr_array_add (*tasks, task);
-  return _mp_async_result_new (self->core, MP_JOB_APPLY, 1, 1);
+  job = _mp_async_result_new (self->core, MP_JOB_APPLY, 1, 1);
+  task_init (&job->one_task, func, chunk_type, data, 1, 0);
+  job->one_task.embedded = TRUE;
+  *tasks = NULL;   /* the task is in the job */
+  return job;
 }
 
 /* A map, starmap or imap job, prepared but not submitted. */
