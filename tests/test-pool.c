@@ -1156,6 +1156,7 @@ main (int argc, char **argv)
     { "initializer_fails", test_initializer_fails, setup_fork, NULL, NULL },
     { "terminate_many_pending", test_terminate_many_pending, setup_fork, NULL, NULL },
     { "worker_killed/fork", test_worker_killed, setup_fork, NULL, NULL },
+    { "worker_killed/spawn", test_worker_killed, setup_spawn, NULL, NULL },
     { "worker_killed/forkserver", test_worker_killed, setup_forkserver, NULL, NULL },
     { "task_timeout", test_task_timeout, setup_fork, NULL, NULL },
     { "gio_map", test_gio_map, setup_fork, NULL, NULL },
