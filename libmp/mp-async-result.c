@@ -599,6 +599,9 @@ mp_imap_iterator_next (MpIMapIterator  *self,
                 }
               if (r == ITEM_ERROR)
                 break;
+              /* Done with this chunk: let its memory go (its type says it is done). */
+              g_clear_pointer (&job->chunk_variants[c], g_variant_unref);
+              g_clear_pointer (&job->chunk_results[c].data, g_bytes_unref);
               job->next_chunk++;
               job->next_item = 0;
               self->error_reported = FALSE;
@@ -617,6 +620,8 @@ mp_imap_iterator_next (MpIMapIterator  *self,
                 }
               if (r == ITEM_ERROR)
                 break;
+              g_clear_pointer (&job->chunk_variants[self->current], g_variant_unref);
+              g_clear_pointer (&job->chunk_results[self->current].data, g_bytes_unref);
               self->current = -1;
               self->consumed_chunks++;
               continue;

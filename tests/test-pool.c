@@ -1165,6 +1165,7 @@ main (int argc, char **argv)
     { "slowmo", test_slowmo, setup_fork, NULL, NULL },
     { "unref_terminates", test_unref_terminates, setup_fork, NULL, NULL },
     { "sigint_no_orphans/fork", test_sigint_no_orphans, setup_fork, NULL, NULL },
+    { "sigint_no_orphans/spawn", test_sigint_no_orphans, setup_spawn, NULL, NULL },
     { "sigint_no_orphans/forkserver", test_sigint_no_orphans, setup_forkserver, NULL, NULL },
   };
 
