@@ -190,6 +190,8 @@ worker_start (MpPoolCore *core, ProcBackend *pb, guint index, GError **error)
     }
 
   __atomic_store_n (&slot->task_id, 0, __ATOMIC_RELAXED);
+  __atomic_store_n (&slot->tasks_done, 0, __ATOMIC_RELAXED);
+  __atomic_store_n (&slot->busy_ns, 0, __ATOMIC_RELAXED);
   __atomic_store_n (&slot->pid, 0, __ATOMIC_RELAXED);
   __atomic_store_n (&slot->state, MP_POOL_SLOT_STARTING, __ATOMIC_RELEASE);
 
@@ -618,13 +620,31 @@ static void
 worker_exited_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
 {
   MpPoolWorkerSlot *slot = &pb->slots[w->index];
+  /* Pairs with the worker's store-release of task_id, after tasks_done. */
   guint64 started = __atomic_load_n (&slot->task_id, __ATOMIC_ACQUIRE);
+  guint64 finished = __atomic_load_n (&slot->tasks_done, __ATOMIC_RELAXED);
   MpPoolTask *head;
   int code = -1000;
 
   (void) mp_process_join (w->process, 0, NULL);
   (void) mp_process_get_exitcode (w->process, &code);
   pb->last_exitcode = code;
+
+  /* Tasks it finished but whose results never left it: they ran, so they are not run again
+   * (a task may have effects), they fail. */
+  while (finished > w->completed && !g_queue_is_empty (&w->inflight))
+    {
+      g_autofree char *how = describe_exit (code);
+      MpPoolTask *task = g_queue_pop_head (&w->inflight);
+      GError *error = g_error_new (MP_ERROR, MP_ERROR_WORKER_DIED,
+                                   "the worker process (pid %d) %s after running task %"
+                                   G_GUINT64_FORMAT ", before sending its result",
+                                   w->pid, how, task->id);
+
+      w->completed++;
+      _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_FAILED, core->id, (gint64) task->id, error->code);
+      _mp_pool_task_done_locked (core, task, NULL, error);
+    }
 
   head = g_queue_peek_head (&w->inflight);
   if (head != NULL && (started == head->id || w->timed_out == head->id))

@@ -288,10 +288,12 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
 
   end = _mp_monotonic_ns ();
   w->tasks_done++;
-  __atomic_store_n (&w->slot->task_id, 0, __ATOMIC_RELEASE);
-  __atomic_store_n (&w->slot->state, MP_POOL_SLOT_IDLE, __ATOMIC_RELAXED);
+  /* tasks_done before task_id: a parent that sees the task no longer running also sees it
+   * counted as done (its result may still sit in our buffer if we die now). */
   __atomic_store_n (&w->slot->tasks_done, w->tasks_done, __ATOMIC_RELAXED);
   __atomic_store_n (&w->slot->busy_ns, w->slot->busy_ns + (end - start), __ATOMIC_RELAXED);
+  __atomic_store_n (&w->slot->state, MP_POOL_SLOT_IDLE, __ATOMIC_RELAXED);
+  __atomic_store_n (&w->slot->task_id, 0, __ATOMIC_RELEASE);
   if (w->stats != NULL && w->index < MP_POOL_STATS_WORKERS)
     __atomic_store_n (&w->stats->worker_task[w->index], 0, __ATOMIC_RELAXED);
   if (error != NULL)
