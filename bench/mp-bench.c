@@ -704,7 +704,9 @@ pool_apply_async (int repeat)
       for (int i = 0; i < n; i++)
         {
           g_autoptr(GError) error = NULL;
-          res[i] = mp_pool_apply_async_result (pool, f, g_variant_new ("(i)", i), NULL, NULL,
+          GVariant *x = g_variant_new_int32 (i);
+
+          res[i] = mp_pool_apply_async_result (pool, f, g_variant_new_tuple (&x, 1), NULL, NULL,
                                                NULL, NULL, &error);
           if (res[i] == NULL)
             die ("apply_async", error);

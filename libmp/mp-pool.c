@@ -824,8 +824,8 @@ mp_pool_apply_async_result (MpPool           *self,
   g_return_val_if_fail (func != NULL, NULL);
 
   owned = args ? g_variant_ref_sink (args) : NULL;
-  if (!check_submit_args (self, func, error) ||
-      !(job = prepare_apply (self, func, owned, &tasks, error)))
+  /* No early check for a closed pool: submit_job() checks, and this is the hot path. */
+  if (!(job = prepare_apply (self, func, owned, &tasks, error)))
     {
       if (notify)
         notify (user_data);
