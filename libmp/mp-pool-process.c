@@ -699,7 +699,7 @@ worker_exited_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
 static int
 check_timeouts_locked (MpPoolCore *core, ProcBackend *pb)
 {
-  guint64 now = _mp_monotonic_ns ();
+  guint64 now = 0;
   gint64 next_ms = -1;
 
   for (guint i = 0; i < pb->workers->len; i++)
@@ -717,6 +717,9 @@ check_timeouts_locked (MpPoolCore *core, ProcBackend *pb)
         {
           guint64 started = __atomic_load_n (&slot->start_ns, __ATOMIC_RELAXED);
           guint64 limit = started + (guint64) head->timeout_us * 1000;
+
+          if (now == 0)
+            now = _mp_monotonic_ns ();   /* only when a task has a limit */
 
           if (now >= limit)
             {
