@@ -670,22 +670,94 @@ pool_map_trivial (int repeat)
           pool_map_median (POOL_MAP_ITEMS, 0, repeat));
 }
 
-/* chunksize=1; also the cost of task events: the same map with tracing off, then at normal. */
+/* CPU time used so far by every thread of process @pid, in ns (from /proc schedstat). */
+static guint64
+process_cpu_ns (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/task", pid);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *tid;
+  guint64 total = 0;
+
+  while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *stat_path = g_strdup_printf ("%s/%s/schedstat", path, tid);
+      g_autofree char *contents = NULL;
+
+      if (g_file_get_contents (stat_path, &contents, NULL, NULL))
+        total += g_ascii_strtoull (contents, NULL, 10);
+    }
+  return total;
+}
+
+/* CPU time of this process and of the pool's workers. */
+static guint64
+pool_cpu_ns (MpPool *pool)
+{
+  g_autoptr(GArray) pids = mp_pool_dup_worker_pids (pool);
+  guint64 total = process_cpu_ns (getpid ());
+
+  for (guint i = 0; i < pids->len; i++)
+    total += process_cpu_ns (g_array_index (pids, gint32, i));
+  return total;
+}
+
+/* chunksize=1; also the cost of task events: two pools, one started with tracing off and one
+ * at normal (workers keep the level they started with), used in turns so that both see the
+ * same machine load. The cost is compared in CPU time per item over the parent and the
+ * workers, which the load of a shared machine does not change as it changes elapsed time. */
 static void
 pool_map_trivial_cs1 (int repeat)
 {
+  g_autoptr(MpCallable) f = mp_callable_new (pool_square, NULL);
+  g_autoptr(GVariant) items = pool_range (POOL_CS1_ITEMS);
+  g_autoptr(GVariant) warm = pool_range (1000);
   MpTraceLevel level = mp_trace_get_level ();
-  double normal, off;
+  double *normal = g_new (double, repeat);
+  double *off = g_new (double, repeat);
+  double *cpu_normal = g_new (double, repeat);
+  double *cpu_off = g_new (double, repeat);
+  MpPool *pool_normal, *pool_off;
+  double m_normal, m_off;
 
   mp_trace_set_level (MP_TRACE_NORMAL);
-  normal = pool_map_median (POOL_CS1_ITEMS, 1, repeat);
+  pool_normal = pool_new_or_die ();
   mp_trace_set_level (MP_TRACE_OFF);
-  off = pool_map_median (POOL_CS1_ITEMS, 1, repeat);
+  pool_off = pool_new_or_die ();
+  pool_map_rate (pool_normal, f, warm, 1);
+  pool_map_rate (pool_off, f, warm, 1);
+  for (int r = 0; r < repeat; r++)
+    {
+      guint64 c0, c1;
+
+      mp_trace_set_level (MP_TRACE_NORMAL);
+      c0 = pool_cpu_ns (pool_normal);
+      normal[r] = pool_map_rate (pool_normal, f, items, 1);
+      c1 = pool_cpu_ns (pool_normal);
+      cpu_normal[r] = (double) (c1 - c0) / POOL_CS1_ITEMS;
+      mp_trace_set_level (MP_TRACE_OFF);
+      c0 = pool_cpu_ns (pool_off);
+      off[r] = pool_map_rate (pool_off, f, items, 1);
+      c1 = pool_cpu_ns (pool_off);
+      cpu_off[r] = (double) (c1 - c0) / POOL_CS1_ITEMS;
+    }
   mp_trace_set_level (level);
-  printf ("workload=pool_map_trivial_cs1 impl=libmp value=%.4g unit=items/s\n", normal);
-  printf ("workload=pool_map_trivial_cs1_trace_off impl=libmp value=%.4g unit=items/s\n", off);
+  m_normal = median (normal, repeat);
+  m_off = median (off, repeat);
+  printf ("workload=pool_map_trivial_cs1 impl=libmp value=%.4g unit=items/s\n", m_normal);
+  printf ("workload=pool_map_trivial_cs1_trace_off impl=libmp value=%.4g unit=items/s\n", m_off);
+  printf ("workload=pool_map_trivial_cs1_cpu_normal impl=libmp value=%.4g unit=ns/item\n",
+          median (cpu_normal, repeat));
+  printf ("workload=pool_map_trivial_cs1_cpu_off impl=libmp value=%.4g unit=ns/item\n",
+          median (cpu_off, repeat));
   printf ("workload=pool_trace_cost_normal_vs_off impl=libmp value=%.3f unit=ratio\n",
-          off / normal);
+          median (cpu_normal, repeat) / median (cpu_off, repeat));
+  pool_finish (pool_normal);
+  pool_finish (pool_off);
+  g_free (normal);
+  g_free (off);
+  g_free (cpu_normal);
+  g_free (cpu_off);
 }
 
 static void
