@@ -243,6 +243,13 @@ gboolean        _mp_pool_run_chunk            (MpFunc         func,
                                                guint32        task_flags,
                                                MpPoolResults *out,
                                                GError       **error);
+gboolean        _mp_pool_run_one              (MpFunc         func,
+                                               GVariant      *bound,
+                                               GUnixFDList   *fds,
+                                               GVariant      *args,
+                                               guint32        task_flags,
+                                               MpPoolResults *out,
+                                               GError       **error);
 GVariant       *_mp_pool_merge_chunks         (const MpPoolResults *chunks,
                                                guint          n_chunks);
 GVariant       *_mp_pool_unbox_item           (GVariant      *array,
@@ -390,6 +397,12 @@ gboolean        _mp_pool_reader_take      (MpPoolReader     *r,
 gboolean        _mp_pool_reader_string    (MpPoolReader     *r,
                                            gsize             len,
                                            char            **out);
+gboolean        _mp_pool_reader_typed     (MpPoolReader     *r,
+                                           gsize             type_len,
+                                           gsize             data_len,
+                                           const char      **type,
+                                           gsize            *fixed,
+                                           const guint8    **data);
 gboolean        _mp_pool_reader_variant   (MpPoolReader     *r,
                                            gsize             type_len,
                                            gsize             data_len,

@@ -310,7 +310,11 @@ _mp_pool_type_lookup (const char *str, gsize len, gboolean array, gsize *fixed)
           entry->fixed = _mp_pool_type_fixed_size (key + 2, NULL);
         }
       else
-        entry->type = g_intern_string (key + 2);
+        {
+          entry->type = g_intern_string (key + 2);
+          /* for an array type, its element's fixed size */
+          entry->fixed = key[2] == 'a' ? _mp_pool_type_fixed_size (key + 3, NULL) : 0;
+        }
       /* GLib frees a type's info with the last value of that type and builds it again for the
        * next one; pools make and drop values of the same few types for every task. */
       {
@@ -528,6 +532,55 @@ join_args (GVariant *bound, GVariant *item)
   return ret;
 }
 
+/* One call: @args is taken. Returns FALSE with @error set when the call failed. */
+static gboolean
+run_item (MpFunc       func,
+          GVariant    *bound,
+          GUnixFDList *fds,
+          GVariant    *args,
+          guint32      task_flags,
+          gsize        index,
+          gboolean     single,
+          Sink        *sink,
+          guint32     *flags,
+          GError     **error)
+{
+  GVariant *r;
+
+  if (task_flags & MP_POOL_TASK_UNWRAP)
+    {
+      GVariant *inner = g_variant_get_variant (args);
+
+      g_variant_unref (args);
+      if (!g_variant_is_of_type (inner, G_VARIANT_TYPE_TUPLE))
+        {
+          g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
+                       "starmap: item %" G_GSIZE_FORMAT " is a %s, not an argument tuple",
+                       index, g_variant_get_type_string (inner));
+          g_variant_unref (inner);
+          return FALSE;
+        }
+      args = inner;
+    }
+  if (bound != NULL && g_variant_n_children (bound) > 0)
+    args = join_args (bound, args);
+
+  r = func (args, fds, error);
+  /* "new or floating", as MpFunc says */
+  if (r != NULL)
+    g_variant_take_ref (r);
+  g_variant_unref (args);
+  if (error != NULL && *error != NULL)
+    {
+      g_clear_pointer (&r, g_variant_unref);
+      return FALSE;
+    }
+  if (single && r == NULL)
+    *flags |= MP_POOL_RESULT_NONE;
+  sink_add (sink, r);
+  return TRUE;
+}
+
 /*
  * Runs @func over the items of @chunk (an array of argument tuples, or of variants holding
  * them with MP_POOL_TASK_UNWRAP), in order, stopping at the first error. Fills @out with the
@@ -544,50 +597,44 @@ _mp_pool_run_chunk (MpFunc          func,
                     GError        **error)
 {
   gsize n = g_variant_n_children (chunk);
-  gboolean with_bound = bound != NULL && g_variant_n_children (bound) > 0;
   GError *local_error = NULL;
   Sink sink = { 0 };
+  guint32 flags = 0;
 
   memset (out, 0, sizeof *out);
   for (gsize i = 0; i < n; i++)
-    {
-      GVariant *args = g_variant_get_child_value (chunk, i);
-      GVariant *r;
-
-      if (task_flags & MP_POOL_TASK_UNWRAP)
-        {
-          GVariant *inner = g_variant_get_variant (args);
-
-          g_variant_unref (args);
-          if (!g_variant_is_of_type (inner, G_VARIANT_TYPE_TUPLE))
-            {
-              g_set_error (&local_error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
-                           "starmap: item %" G_GSIZE_FORMAT " is a %s, not an argument tuple",
-                           i, g_variant_get_type_string (inner));
-              g_variant_unref (inner);
-              break;
-            }
-          args = inner;
-        }
-      if (with_bound)
-        args = join_args (bound, args);
-
-      r = func (args, fds, &local_error);
-      /* "new or floating", as MpFunc says */
-      if (r != NULL)
-        g_variant_take_ref (r);
-      g_variant_unref (args);
-      if (local_error != NULL)
-        {
-          g_clear_pointer (&r, g_variant_unref);
-          break;
-        }
-      if (n == 1 && r == NULL)
-        out->flags |= MP_POOL_RESULT_NONE;
-      sink_add (&sink, r);
-    }
+    if (!run_item (func, bound, fds, g_variant_get_child_value (chunk, i), task_flags, i, n == 1,
+                   &sink, &flags, &local_error))
+      break;
 
   sink_finish (&sink, out);
+  out->flags = flags;
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The same for a chunk of one item whose argument tuple is @args (taken). */
+gboolean
+_mp_pool_run_one (MpFunc          func,
+                  GVariant       *bound,
+                  GUnixFDList    *fds,
+                  GVariant       *args,
+                  guint32         task_flags,
+                  MpPoolResults  *out,
+                  GError        **error)
+{
+  GError *local_error = NULL;
+  Sink sink = { 0 };
+  guint32 flags = 0;
+
+  memset (out, 0, sizeof *out);
+  (void) run_item (func, bound, fds, args, task_flags, 0, TRUE, &sink, &flags, &local_error);
+  sink_finish (&sink, out);
+  out->flags = flags;
   if (local_error != NULL)
     {
       g_propagate_error (error, local_error);
@@ -827,6 +874,26 @@ _mp_pool_reader_string (MpPoolReader *r, gsize len, char **out)
     return FALSE;
   *out = g_strndup ((const char *) p, len);
   return strlen (*out) == len;
+}
+
+/* A type string, padding, a serialized value, padding: the validated interned type (with the
+ * element's fixed size for an array type) and where the value's bytes are. */
+gboolean
+_mp_pool_reader_typed (MpPoolReader  *r,
+                       gsize          type_len,
+                       gsize          data_len,
+                       const char   **type,
+                       gsize         *fixed,
+                       const guint8 **data)
+{
+  const guint8 *p;
+
+  return type_len > 0 && type_len <= 1024 &&
+         _mp_pool_reader_take (r, type_len, &p) &&
+         (*type = _mp_pool_type_lookup ((const char *) p, type_len, FALSE, fixed)) != NULL &&
+         reader_pad (r) &&
+         _mp_pool_reader_take (r, data_len, data) &&
+         reader_pad (r);
 }
 
 /* A type string, padding, the serialized value, padding: an untrusted GVariant. */

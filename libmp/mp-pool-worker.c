@@ -64,6 +64,7 @@ typedef struct
   GQueue             fds;          /* received descriptors not yet handed out */
   GByteArray        *out;
   guint64            last_flush_ns;
+  guint64            last_task_end_ns;
   guint64            tasks_done;
 } Worker;
 
@@ -136,7 +137,7 @@ flush (Worker *w)
   if (!write_all (w->sock, w->out->data, w->out->len))
     _exit (1);   /* the parent closed our socket: it no longer wants anything from us */
   g_byte_array_set_size (w->out, 0);
-  w->last_flush_ns = _mp_monotonic_ns ();
+  w->last_flush_ns = w->last_task_end_ns;
 }
 
 /* Reads at least one byte (blocking), then what else is there. FALSE at EOF. */
@@ -274,6 +275,10 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
   const guint8 *p;
   g_autoptr(GVariant) bound = NULL;
   g_autoptr(GVariant) chunk = NULL;
+  g_autoptr(GVariant) single = NULL;
+  const char *chunk_type = NULL;
+  const guint8 *chunk_data = NULL;
+  gsize elem_fixed = 0;
   g_autoptr(GUnixFDList) fds = NULL;
   MpPoolResults results = { 0 };
   g_autoptr(GError) error = NULL;
@@ -297,9 +302,22 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
       (!_mp_pool_reader_variant (&r, th.bound_type_len, th.bound_len, &bound) ||
        !g_variant_is_of_type (bound, G_VARIANT_TYPE_TUPLE)))
     protocol_error ("malformed bound arguments");
-  if (!_mp_pool_reader_variant (&r, th.chunk_type_len, th.chunk_len, &chunk) ||
-      !g_variant_is_of_type (chunk, G_VARIANT_TYPE_ARRAY))
+  if (!_mp_pool_reader_typed (&r, th.chunk_type_len, th.chunk_len, &chunk_type, &elem_fixed,
+                              &chunk_data) || chunk_type[0] != 'a')
     protocol_error ("malformed task items");
+  if (th.n_items == 1 && elem_fixed > 0 && th.chunk_len == elem_fixed)
+    {
+      /* One fixed-size item: its bytes are its argument tuple; no array to take apart. */
+      g_autoptr(GBytes) bytes = g_bytes_new (chunk_data, th.chunk_len);
+      single = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (chunk_type + 1),
+                                                             bytes, FALSE));
+    }
+  else
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (chunk_data, th.chunk_len);
+      chunk = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (chunk_type), bytes,
+                                                            FALSE));
+    }
 
   entry = g_hash_table_lookup (w->funcs, GSIZE_TO_POINTER ((gsize) th.func_id));
   if (entry == NULL)
@@ -313,14 +331,18 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
   if (w->stats != NULL && w->index < MP_POOL_STATS_WORKERS)
     __atomic_store_n (&w->stats->worker_task[w->index], (guint32) id, __ATOMIC_RELAXED);
 
-  if (g_variant_n_children (chunk) != th.n_items)
-    g_set_error (&error, MP_ERROR, MP_ERROR_SERIALIZATION, "the task's items are damaged");
-  else if (entry->error != NULL)
+  if (entry->error != NULL)
     error = g_error_copy (entry->error);
+  else if (single != NULL)
+    (void) _mp_pool_run_one (entry->func, bound, fds, g_steal_pointer (&single), th.flags,
+                             &results, &error);
+  else if (g_variant_n_children (chunk) != th.n_items)
+    g_set_error (&error, MP_ERROR, MP_ERROR_SERIALIZATION, "the task's items are damaged");
   else
     (void) _mp_pool_run_chunk (entry->func, bound, fds, chunk, th.flags, &results, &error);
 
   end = _mp_monotonic_ns ();
+  w->last_task_end_ns = end;
   w->tasks_done++;
   /* tasks_done before task_id: a parent that sees the task no longer running also sees it
    * counted as done (its result may still sit in our buffer if we die now). */
@@ -473,7 +495,8 @@ _mp_pool_worker_main (GVariant *args, GUnixFDList *fds, GError **error)
                 }
               if (!message_ready (&w))
                 (void) read_more (&w, FALSE);
-              if (!message_ready (&w) || _mp_monotonic_ns () - w.last_flush_ns > FLUSH_AFTER_NS)
+              /* last_task_end: the clock was read for the task already */
+              if (!message_ready (&w) || w.last_task_end_ns - w.last_flush_ns > FLUSH_AFTER_NS)
                 flush (&w);
             }
         }
