@@ -185,7 +185,7 @@ _mp_pool_task_done_locked (MpPoolCore    *core,
       results->type = _mp_pool_type_lookup ("v", 1, TRUE, NULL);
       results->n = 0;
       g_clear_pointer (&results->data, g_bytes_unref);
-      results->data = g_bytes_new (NULL, 0);
+      results->inline_len = 0;
     }
   job->chunk_results[c] = *results;
   memset (results, 0, sizeof *results);
@@ -275,11 +275,16 @@ _mp_async_result_dup_value (MpAsyncResult *job, GError **error)
     {
       const MpPoolResults *r = &job->chunk_results[0];
       gsize fixed = r->type != NULL ? _mp_pool_type_fixed_size (r->type + 1, NULL) : 0;
+      gsize len;
 
+      (void) _mp_pool_results_peek (r, &len);
       /* One fixed-size value: its bytes are the whole array. */
-      if (fixed > 0 && r->n == 1 && g_bytes_get_size (r->data) == fixed)
-        value = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (r->type + 1),
-                                                              r->data, FALSE));
+      if (fixed > 0 && r->n == 1 && len == fixed)
+        {
+          g_autoptr(GBytes) bytes = _mp_pool_results_dup_bytes (r);
+          value = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (r->type + 1),
+                                                                bytes, FALSE));
+        }
       else
         {
           g_autoptr(GVariant) array = _mp_pool_results_to_variant (r);

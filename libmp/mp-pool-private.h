@@ -58,13 +58,27 @@ typedef struct _MpPoolTask MpPoolTask;
 
 /* The results of a chunk as they travel and wait: an array, serialized. GVariants are made
  * from it only when somebody needs one (see mp-pool-wire.c). */
+#define MP_POOL_RESULTS_INLINE 16
+
 typedef struct
 {
   const char  *type;      /* interned array type (`ai`, `av`…); NULL until the chunk is back */
-  GBytes      *data;
+  GBytes      *data;      /* NULL when the bytes are inline (small results: no allocation) */
   guint        n;
   guint32      flags;     /* MP_POOL_RESULT_* */
+  guint32      inline_len;
+  guint32      reserved;
+  guint64      inline_data[MP_POOL_RESULTS_INLINE / 8];
 } MpPoolResults;
+
+static inline gconstpointer
+_mp_pool_results_peek (const MpPoolResults *r, gsize *len)
+{
+  if (r->data != NULL)
+    return g_bytes_get_data (r->data, len);
+  *len = r->inline_len;
+  return r->inline_data;
+}
 
 struct _MpPoolTask
 {
@@ -235,6 +249,7 @@ const char     *_mp_pool_type_lookup          (const char    *str,
                                                gboolean       array,
                                                gsize         *fixed);
 void            _mp_pool_results_clear        (MpPoolResults *results);
+GBytes         *_mp_pool_results_dup_bytes    (const MpPoolResults *results);
 GVariant       *_mp_pool_results_to_variant   (const MpPoolResults *results);
 gboolean        _mp_pool_run_chunk            (MpFunc         func,
                                                GVariant      *bound,

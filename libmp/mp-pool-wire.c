@@ -354,19 +354,27 @@ _mp_pool_results_clear (MpPoolResults *r)
   r->type = NULL;
   r->n = 0;
   r->flags = 0;
+  r->inline_len = 0;
+}
+
+GBytes *
+_mp_pool_results_dup_bytes (const MpPoolResults *r)
+{
+  if (r->data != NULL)
+    return g_bytes_ref (r->data);
+  return g_bytes_new (r->inline_data, r->inline_len);
 }
 
 /* A new reference on the results as a GVariant array (read as untrusted data). */
 GVariant *
 _mp_pool_results_to_variant (const MpPoolResults *r)
 {
-  g_autoptr(GBytes) empty = NULL;
+  g_autoptr(GBytes) bytes = NULL;
 
   if (r->type == NULL)
     return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARIANT, NULL, 0));
-  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (r->type),
-                                                       r->data ? r->data : (empty = g_bytes_new (NULL, 0)),
-                                                       FALSE));
+  bytes = _mp_pool_results_dup_bytes (r);
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (r->type), bytes, FALSE));
 }
 
 /* A new full reference on a GVariant made from @bytes, which it takes. */
@@ -671,7 +679,11 @@ _mp_pool_merge_chunks (const MpPoolResults *chunks, guint n_chunks)
       gboolean sizes_ok = TRUE;
 
       for (guint c = 0; c < n_chunks && sizes_ok; c++)
-        sizes_ok = g_bytes_get_size (chunks[c].data) == (gsize) chunks[c].n * fixed;
+        {
+          gsize len;
+          (void) _mp_pool_results_peek (&chunks[c], &len);
+          sizes_ok = len == (gsize) chunks[c].n * fixed;
+        }
       if (sizes_ok)
         {
           guint8 *buf = g_malloc (MAX (total * fixed, 1));
@@ -680,7 +692,7 @@ _mp_pool_merge_chunks (const MpPoolResults *chunks, guint n_chunks)
           for (guint c = 0; c < n_chunks; c++)
             {
               gsize len;
-              gconstpointer p = g_bytes_get_data (chunks[c].data, &len);
+              gconstpointer p = _mp_pool_results_peek (&chunks[c], &len);
               memcpy (buf + pos, p, len);
               pos += len;
             }
@@ -807,8 +819,8 @@ _mp_pool_msg_append_result (GByteArray          *out,
   guint old;
 
   g_assert (out->len % 8 == 0);
-  if (results && results->data)
-    data = g_bytes_get_data (results->data, &data_len);
+  if (results)
+    data = _mp_pool_results_peek (results, &data_len);
   rh.status = error ? 1 : 0;
   rh.n_done = results ? results->n : 0;
   rh.flags = results ? results->flags : 0;
@@ -945,7 +957,13 @@ _mp_pool_msg_parse_result (const guint8   *payload,
           !reader_pad (&r) ||
           (fixed > 0 && rh.data_len != (guint64) rh.n_done * fixed))
         goto bad;
-      results->data = g_bytes_new (p, rh.data_len);
+      if (rh.data_len <= MP_POOL_RESULTS_INLINE)
+        {
+          memcpy (results->inline_data, p, rh.data_len);
+          results->inline_len = (guint32) rh.data_len;
+        }
+      else
+        results->data = g_bytes_new (p, rh.data_len);
       results->n = rh.n_done;
       results->flags = rh.flags;
     }
