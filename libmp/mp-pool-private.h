@@ -85,6 +85,7 @@ struct _MpPoolTask
   guint64         id;
   MpAsyncResult  *job;          /* strong */
   guint           chunk;        /* its index in the job */
+  guint           first_item;   /* index of its first item in the job, for messages */
   guint           n_items;
   MpFunc          func;
   GVariant       *bound;        /* the callable's bound arguments; NULL when `()` */
@@ -256,6 +257,7 @@ gboolean        _mp_pool_run_chunk            (MpFunc         func,
                                                GUnixFDList   *fds,
                                                GVariant      *chunk,
                                                guint32        task_flags,
+                                               guint          first_item,
                                                MpPoolResults *out,
                                                GError       **error);
 gboolean        _mp_pool_run_one              (MpFunc         func,
@@ -263,6 +265,7 @@ gboolean        _mp_pool_run_one              (MpFunc         func,
                                                GUnixFDList   *fds,
                                                GVariant      *args,
                                                guint32        task_flags,
+                                               guint          first_item,
                                                MpPoolResults *out,
                                                GError       **error);
 GVariant       *_mp_pool_merge_chunks         (const MpPoolResults *chunks,
@@ -346,7 +349,7 @@ typedef struct
   uint32_t bound_type_len;     /* 0: no bound arguments */
   uint64_t bound_len;
   uint32_t chunk_type_len;
-  uint32_t reserved;
+  uint32_t first_item;         /* index of the chunk's first item in its map, for messages */
   uint64_t chunk_len;
 } MpPoolTaskHeader;
 /* followed by: bound type, pad 8, bound data, pad 8, chunk type, pad 8, chunk data, pad 8 */

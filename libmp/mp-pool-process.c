@@ -329,6 +329,7 @@ append_task (ProcBackend *pb, Worker *w, MpPoolTask *task, GError **error)
   th.bound_type_len = (guint32) strlen (bound_type);
   th.bound_len = task->bound ? g_variant_get_size (task->bound) : 0;
   th.chunk_type_len = (guint32) strlen (task->chunk_type);
+  th.first_item = task->first_item;
   th.chunk_len = chunk_len;
   payload = sizeof th + ((th.chunk_type_len + 7) & ~7u) + ((chunk_len + 7) & ~(gsize) 7);
   if (task->bound)

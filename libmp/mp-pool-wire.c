@@ -601,6 +601,7 @@ _mp_pool_run_chunk (MpFunc          func,
                     GUnixFDList    *fds,
                     GVariant       *chunk,
                     guint32         task_flags,
+                    guint           first_item,
                     MpPoolResults  *out,
                     GError        **error)
 {
@@ -611,8 +612,8 @@ _mp_pool_run_chunk (MpFunc          func,
 
   memset (out, 0, sizeof *out);
   for (gsize i = 0; i < n; i++)
-    if (!run_item (func, bound, fds, g_variant_get_child_value (chunk, i), task_flags, i, n == 1,
-                   &sink, &flags, &local_error))
+    if (!run_item (func, bound, fds, g_variant_get_child_value (chunk, i), task_flags,
+                   first_item + i, n == 1, &sink, &flags, &local_error))
       break;
 
   sink_finish (&sink, out);
@@ -632,6 +633,7 @@ _mp_pool_run_one (MpFunc          func,
                   GUnixFDList    *fds,
                   GVariant       *args,
                   guint32         task_flags,
+                  guint           first_item,
                   MpPoolResults  *out,
                   GError        **error)
 {
@@ -640,7 +642,8 @@ _mp_pool_run_one (MpFunc          func,
   guint32 flags = 0;
 
   memset (out, 0, sizeof *out);
-  (void) run_item (func, bound, fds, args, task_flags, 0, TRUE, &sink, &flags, &local_error);
+  (void) run_item (func, bound, fds, args, task_flags, first_item, TRUE, &sink, &flags,
+                   &local_error);
   sink_finish (&sink, out);
   out->flags = flags;
   if (local_error != NULL)

@@ -335,11 +335,12 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
     error = g_error_copy (entry->error);
   else if (single != NULL)
     (void) _mp_pool_run_one (entry->func, bound, fds, g_steal_pointer (&single), th.flags,
-                             &results, &error);
+                             th.first_item, &results, &error);
   else if (g_variant_n_children (chunk) != th.n_items)
     g_set_error (&error, MP_ERROR, MP_ERROR_SERIALIZATION, "the task's items are damaged");
   else
-    (void) _mp_pool_run_chunk (entry->func, bound, fds, chunk, th.flags, &results, &error);
+    (void) _mp_pool_run_chunk (entry->func, bound, fds, chunk, th.flags, th.first_item,
+                               &results, &error);
 
   end = _mp_monotonic_ns ();
   w->last_task_end_ns = end;

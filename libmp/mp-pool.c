@@ -561,6 +561,7 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
       task->id = ++core->next_task_id;
       task->job = mp_async_result_ref (job);
       task->chunk = i;
+      task->first_item = job->chunk_start[MIN (i, MAX (job->n_chunks, 1) - 1)];
       task->timeout_us = core->task_timeout_us;
       g_queue_push_tail (&core->pending, task);
       _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_SUBMITTED, core->id, (gint64) task->id, 0);

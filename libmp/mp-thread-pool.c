@@ -103,7 +103,7 @@ pool_thread_worker (gpointer data)
       _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_STARTED, core->id, (gint64) task->id, tid);
       t0 = _mp_monotonic_ns ();
       (void) _mp_pool_run_chunk (task->func, task->bound, task->fds, chunk, task->flags,
-                                 &results, &error);
+                                 task->first_item, &results, &error);
       t1 = _mp_monotonic_ns ();
       if (error != NULL)
         _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_FAILED, core->id, (gint64) task->id,

@@ -355,6 +355,7 @@ test_types_and_none (void **state)
   g_autoptr(MpCallable) none = mp_callable_new (nothing, NULL);
   g_autoptr(MpCallable) off = mp_callable_new (add_offset, g_variant_new ("(i)", 1000));
   g_autoptr(MpCallable) sq = mp_callable_new (square, NULL);
+  g_autoptr(MpCallable) ad = mp_callable_new (add, NULL);
   const char *words[] = { "alpha", "beta", "", "gamma delta", "épsilon" };
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) res = NULL;
@@ -410,6 +411,19 @@ test_types_and_none (void **state)
   assert_null (mp_pool_apply (pool, up, g_variant_new_int32 (1), &error));
   assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT));
   g_clear_error (&error);
+
+  /* starmap over variants: each must hold a tuple; a dict's entries are (key, value) pairs */
+  assert_null (mp_pool_starmap (pool, ad, g_variant_new_parsed ("[<(1, 2)>, <(3, 4)>, <'bad'>]"),
+                                1, &error));
+  assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT));
+  assert_non_null (strstr (error->message, "item 2"));
+  g_clear_error (&error);
+  res = mp_pool_starmap (pool, ad, g_variant_new_parsed ("@a{ii} {1: 10, 2: 20}"), 0, &error);
+  assert_null (error);
+  r = g_variant_get_fixed_array (res, &n, sizeof (gint32));
+  assert_int_equal (n, 2);
+  assert_int_equal (r[0] + r[1], 33);
+  g_clear_pointer (&res, g_variant_unref);
 
   close_join (pool);
 }
