@@ -80,6 +80,7 @@ typedef struct
   guint64      assigned;    /* tasks sent, for maxtasksperchild */
   guint64      completed;
   gboolean     quit_sent;
+  gboolean     eof;         /* its socket is at end of file: poll only the sentinel */
   gboolean     exited;      /* its sentinel is readable */
   gboolean     broken;      /* protocol error or write failure: killed */
   guint64      timed_out;   /* the task it was killed for, 0 if none */
@@ -919,17 +920,29 @@ pool_thread (gpointer data)
           struct pollfd ps = { w->sock, POLLIN, 0 };
           struct pollfd pe = { w->sentinel, POLLIN, 0 };
 
-          flush_worker (w);
-          if (w->out->len > 0)
-            ps.events |= POLLOUT;
+          if (w->eof)
+            {
+              /* A hung-up socket is always readable: between the end of file and the
+               * process's end, poll only the sentinel. */
+              ps.fd = -1;
+              g_byte_array_set_size (w->out, 0);
+              w->out_sent = 0;
+            }
+          else
+            {
+              flush_worker (w);
+              if (w->out->len > 0)
+                ps.events |= POLLOUT;
+            }
           g_array_append_val (pfds, ps);
           g_array_append_val (pfds, pe);
         }
       while (poll ((struct pollfd *) (void *) pfds->data, pfds->len, timeout_ms) < 0 &&
              errno == EINTR)
         ;
-      if (read (pb->wake_fd, &drain, sizeof drain) < 0)
-        { /* EAGAIN: it was not us */ }
+      if (g_array_index (pfds, struct pollfd, 0).revents &&
+          read (pb->wake_fd, &drain, sizeof drain) < 0)
+        { /* EAGAIN: another wake drained it */ }
       for (guint i = 0; i < live->len; i++)
         {
           Worker *w = live->pdata[i];
@@ -938,8 +951,8 @@ pool_thread (gpointer data)
 
           if (pe->revents)
             w->exited = TRUE;
-          if (ps->revents & (POLLIN | POLLHUP | POLLERR) || w->exited)
-            (void) read_worker (w);
+          if (!w->eof && ((ps->revents & (POLLIN | POLLHUP | POLLERR)) || w->exited))
+            w->eof = !read_worker (w);
         }
 
       g_mutex_lock (&core->mutex);
