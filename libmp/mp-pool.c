@@ -27,6 +27,7 @@
 
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,6 +50,26 @@ G_DEFINE_FINAL_TYPE (MpPool, mp_pool, G_TYPE_OBJECT)
 static GMutex registry_lock;
 static GList *live_cores;          /* MpPoolCore*, weak: removed by the core's unref */
 static int pool_counter;
+static pid_t self_pid;             /* getpid() is a syscall; reset in forked children */
+
+static void
+forget_pid_in_child (void)
+{
+  self_pid = 0;
+}
+
+static pid_t
+current_pid (void)
+{
+  pid_t pid = __atomic_load_n (&self_pid, __ATOMIC_RELAXED);
+
+  if (G_UNLIKELY (pid == 0))
+    {
+      pid = getpid ();
+      __atomic_store_n (&self_pid, pid, __ATOMIC_RELAXED);
+    }
+  return pid;
+}
 
 static void core_terminate (MpPoolCore *core);
 
@@ -286,6 +307,12 @@ mp_pool_dispose (GObject *object)
   MpPool *self = MP_POOL (object);
   MpPoolCore *core = self->core;
 
+  if (core != NULL && core->creator_pid != current_pid ())
+    {
+      /* A forked child's copy: its thread and workers are the parent's. Leave it alone. */
+      self->core = NULL;
+      core = NULL;
+    }
   if (core != NULL)
     {
       gboolean done;
@@ -449,6 +476,7 @@ _mp_pool_new_with_backend (const MpPoolOptions       *options,
   if (g_once_init_enter (&atexit_once))
     {
       atexit (pools_atexit);
+      pthread_atfork (NULL, NULL, forget_pid_in_child);
       g_once_init_leave (&atexit_once, 1);
     }
   g_mutex_lock (&registry_lock);
@@ -499,6 +527,14 @@ mp_pool_new_full (const MpPoolOptions *options, GError **error)
 static gboolean
 check_running_locked (MpPoolCore *core, GError **error)
 {
+  if (G_UNLIKELY (core->creator_pid != current_pid ()))
+    {
+      /* A forked child's copy of the pool has no thread and no workers. */
+      g_set_error_literal (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
+                           "pool objects cannot be used in another process than the one that "
+                           "created them");
+      return FALSE;
+    }
   if (core->state != MP_POOL_RUN)
     {
       g_set_error_literal (error, MP_ERROR, MP_ERROR_CLOSED, "Pool not running");
@@ -1299,6 +1335,8 @@ mp_pool_close (MpPool *self)
   g_return_if_fail (MP_IS_POOL (self));
 
   core = self->core;
+  if (core->creator_pid != current_pid ())
+    return;
   g_mutex_lock (&core->mutex);
   if (core->state == MP_POOL_RUN)
     {
@@ -1365,7 +1403,8 @@ void
 mp_pool_terminate (MpPool *self)
 {
   g_return_if_fail (MP_IS_POOL (self));
-  core_terminate (self->core);
+  if (self->core->creator_pid == current_pid ())
+    core_terminate (self->core);
 }
 
 /**
@@ -1390,6 +1429,13 @@ mp_pool_join (MpPool *self, gint64 timeout_us, GError **error)
   g_return_val_if_fail (MP_IS_POOL (self), FALSE);
 
   core = self->core;
+  if (core->creator_pid != current_pid ())
+    {
+      g_set_error_literal (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
+                           "pool objects cannot be used in another process than the one that "
+                           "created them");
+      return FALSE;
+    }
   deadline = timeout_us == MP_TIMEOUT_INFINITE ? -1 : g_get_monotonic_time () + MAX (timeout_us, 0);
   g_mutex_lock (&core->mutex);
   if (core->state == MP_POOL_RUN)

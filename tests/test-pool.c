@@ -209,6 +209,27 @@ failing_init (GVariant *args, GUnixFDList *fds, GError **error)
   return NULL;
 }
 
+/* A fork worker inherits the parent's pool object: using it must fail, not hang. */
+static MpPool *inherited_pool;
+
+static GVariant *
+use_inherited_pool (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(MpCallable) f = mp_callable_new (get_pid, NULL);
+  g_autoptr(MpAsyncResult) res = NULL;
+  GError *local = NULL;
+  gint32 code;
+
+  res = mp_pool_apply_async_result (inherited_pool, f, NULL, NULL, NULL, NULL, NULL, &local);
+  code = res == NULL && g_error_matches (local, MP_ERROR, MP_ERROR_INVALID_ARGUMENT) ? 1 : 0;
+  g_clear_error (&local);
+  mp_pool_close (inherited_pool);
+  if (!mp_pool_join (inherited_pool, MP_TIMEOUT_INFINITE, &local))
+    code += 1;
+  g_clear_error (&local);
+  return g_variant_new_int32 (code);
+}
+
 /* ---- setups --------------------------------------------------------------------------- */
 
 static int
@@ -1070,6 +1091,26 @@ test_unref_terminates (void **state)
     assert_true (kill (g_array_index (pids, gint32, i), 0) < 0);
 }
 
+static void
+test_pool_in_child (void **state)
+{
+  g_autoptr(MpCallable) f = mp_callable_new (use_inherited_pool, NULL);
+  g_autoptr(GVariant) v = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_autoptr(MpPool) runner = NULL;
+
+  /* The workers of the second pool are forked with the first one in a global. */
+  inherited_pool = new_pool (1);
+  runner = new_pool (1);
+  v = mp_pool_apply (runner, f, NULL, &error);
+  assert_null (error);
+  assert_int_equal (g_variant_get_int32 (v), 2);
+  close_join (runner);
+  close_join (inherited_pool);
+  g_clear_object (&inherited_pool);
+}
+
 /* A pool's process that dies from SIGINT leaves no workers behind. */
 static gboolean
 process_gone (pid_t pid)
@@ -1178,6 +1219,7 @@ main (int argc, char **argv)
     { "counters_and_events", test_counters_and_events, setup_fork, NULL, NULL },
     { "slowmo", test_slowmo, setup_fork, NULL, NULL },
     { "unref_terminates", test_unref_terminates, setup_fork, NULL, NULL },
+    { "pool_in_child", test_pool_in_child, setup_fork, NULL, NULL },
     { "sigint_no_orphans/fork", test_sigint_no_orphans, setup_fork, NULL, NULL },
     { "sigint_no_orphans/spawn", test_sigint_no_orphans, setup_spawn, NULL, NULL },
     { "sigint_no_orphans/forkserver", test_sigint_no_orphans, setup_forkserver, NULL, NULL },
