@@ -14,8 +14,8 @@
  * how the parent knows, if the worker dies, which task it was running.
  *
  * Task events (STARTED with the worker's pid, FINISHED with the duration, or FAILED with the
- * error code) go into this process's own ring; the start time is read back from the STARTED
- * record rather than from a second clock read, which is most of what an event costs.
+ * error code) go into this process's own ring, stamped with the times the worker reads anyway
+ * for the task's slot and duration: a clock read is most of what an event costs.
  *
  * A watchdog thread polls a pidfd of the parent process and ends the worker when the parent
  * ends, however it ends. SIGINT is ignored: a terminal's Ctrl-C goes to the whole process group,
@@ -230,41 +230,12 @@ func_entry_free (FuncEntry *entry)
   g_free (entry);
 }
 
-static void
-task_event (Worker *w, MpEventType type, guint64 task_id, gint64 b)
+/* A task event stamped with a time the worker read anyway (start or end of the task). */
+static inline void
+task_event (Worker *w, guint64 timestamp_ns, MpEventType type, guint64 task_id, gint64 b)
 {
-  _mp_trace (MP_TRACE_NORMAL, type, w->pool_id, (gint64) task_id, b);
-}
-
-/*
- * Emits TASK_STARTED and returns the time it started: the event's own timestamp when the event
- * was written (read back from our ring, which only this thread writes), so that tracing does
- * not cost a second clock read per task.
- */
-static guint64
-task_started (Worker *w, guint64 task_id)
-{
-  if (_mp_trace_enabled (MP_TRACE_NORMAL) && _mp_arena != NULL && _mp_arena->writable)
-    {
-      const MpArenaRingHeader *ring = _mp_arena_ring (_mp_arena, _mp_arena_self_slot);
-
-      if (ring != NULL)
-        {
-          const MpArenaEventRecord *records = (const MpArenaEventRecord *) (ring + 1);
-          guint32 mask = _mp_arena_header (_mp_arena)->ring_capacity - 1;
-          guint64 head;
-          const MpArenaEventRecord *rec;
-
-          _mp_trace_emit (MP_EVENT_TASK_STARTED, w->pool_id, (gint64) task_id, w->pid);
-          head = __atomic_load_n (&ring->head, __ATOMIC_RELAXED);
-          rec = &records[(head - 1) & mask];
-          if (__atomic_load_n (&rec->seq, __ATOMIC_RELAXED) == head &&
-              __atomic_load_n (&rec->type, __ATOMIC_RELAXED) == MP_EVENT_TASK_STARTED)
-            return __atomic_load_n (&rec->timestamp_ns, __ATOMIC_RELAXED);
-          return _mp_monotonic_ns ();
-        }
-    }
-  return _mp_monotonic_ns ();
+  if (_mp_trace_enabled (MP_TRACE_NORMAL))
+    _mp_trace_emit_at (timestamp_ns, type, w->pool_id, (gint64) task_id, b);
 }
 
 static void
@@ -323,7 +294,8 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
   if (entry == NULL)
     protocol_error ("a task for an unknown function");
 
-  start = task_started (w, id);
+  start = _mp_monotonic_ns ();
+  task_event (w, start, MP_EVENT_TASK_STARTED, id, w->pid);
   __atomic_store_n (&w->slot->start_ns, start, __ATOMIC_RELAXED);
   __atomic_store_n (&w->slot->state, MP_POOL_SLOT_RUNNING, __ATOMIC_RELAXED);
   /* Pairs with the parent's load-acquire of task_id: it then sees start_ns. */
@@ -354,9 +326,9 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
   if (w->stats != NULL && w->index < MP_POOL_STATS_WORKERS)
     __atomic_store_n (&w->stats->worker_task[w->index], 0, __ATOMIC_RELAXED);
   if (error != NULL)
-    task_event (w, MP_EVENT_TASK_FAILED, id, error->code);
+    task_event (w, end, MP_EVENT_TASK_FAILED, id, error->code);
   else
-    task_event (w, MP_EVENT_TASK_FINISHED, id, (gint64) (end - start));
+    task_event (w, end, MP_EVENT_TASK_FINISHED, id, (gint64) (end - start));
 
   _mp_pool_msg_append_result (w->out, MP_POOL_MSG_RESULT, id, &results, end - start, error);
   _mp_pool_results_clear (&results);

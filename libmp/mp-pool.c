@@ -584,12 +584,16 @@ static gboolean
 submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_tasks,
               GError **error)
 {
+  guint64 now;
+
   g_mutex_lock (&core->mutex);
   if (!check_running_locked (core, error))
     {
       g_mutex_unlock (&core->mutex);
       return FALSE;
     }
+  /* Tasks submitted together share one timestamp: one clock read per call, not per task. */
+  now = _mp_trace_enabled (MP_TRACE_NORMAL) ? _mp_monotonic_ns () : 0;
   for (guint i = 0; i < n_tasks; i++)
     {
       MpPoolTask *task = tasks[i];
@@ -600,7 +604,8 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
       task->first_item = job->chunk_start[MIN (i, MAX (job->n_chunks, 1) - 1)];
       task->timeout_us = core->task_timeout_us;
       g_queue_push_tail (&core->pending, task);
-      _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_SUBMITTED, core->id, (gint64) task->id, 0);
+      if (now != 0)
+        _mp_trace_emit_at (now, MP_EVENT_TASK_SUBMITTED, core->id, (gint64) task->id, 0);
     }
   core->unfinished += n_tasks;
   core->n_submitted += n_tasks;

@@ -100,17 +100,16 @@ pool_thread_worker (gpointer data)
       type = g_variant_type_new (task->chunk_type);
       /* Built by the pool from an array in normal form: trusted. */
       chunk = g_variant_ref_sink (g_variant_new_from_bytes (type, task->chunk_data, TRUE));
-      _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_STARTED, core->id, (gint64) task->id, tid);
       t0 = _mp_monotonic_ns ();
+      if (_mp_trace_enabled (MP_TRACE_NORMAL))
+        _mp_trace_emit_at (t0, MP_EVENT_TASK_STARTED, core->id, (gint64) task->id, tid);
       (void) _mp_pool_run_chunk (task->func, task->bound, task->fds, chunk, task->flags,
                                  task->first_item, &results, &error);
       t1 = _mp_monotonic_ns ();
-      if (error != NULL)
-        _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_FAILED, core->id, (gint64) task->id,
-                   error->code);
-      else
-        _mp_trace (MP_TRACE_NORMAL, MP_EVENT_TASK_FINISHED, core->id, (gint64) task->id,
-                   (gint64) (t1 - t0));
+      if (_mp_trace_enabled (MP_TRACE_NORMAL))
+        _mp_trace_emit_at (t1, error != NULL ? MP_EVENT_TASK_FAILED : MP_EVENT_TASK_FINISHED,
+                           core->id, (gint64) task->id,
+                           error != NULL ? error->code : (gint64) (t1 - t0));
 
       g_mutex_lock (&core->mutex);
       core->running--;
