@@ -145,7 +145,11 @@ _mp_async_result_finish_locked (MpAsyncResult *job)
     }
   if (job->task != NULL)
     core->deferred = g_slist_prepend (core->deferred, mp_async_result_ref (job));
-  _mp_pool_core_broadcast_locked (core);
+  /* Wake only who cares: the threads waiting for this job, or for anything else (join, an
+   * iterator, callbacks to run). A thread reading a burst of results in order then wakes once
+   * per result it actually waits for, not once per result that arrives. */
+  if (job->waiters > 0 || core->waiters > core->job_waiters || job->callback_queued)
+    g_cond_broadcast (&core->cond);
 }
 
 /*
@@ -339,13 +343,21 @@ static gboolean
 wait_ready_locked (MpAsyncResult *job, gint64 deadline_us)
 {
   MpPoolCore *core = job->core;
+  gboolean ready = TRUE;
 
+  job->waiters++;
+  core->job_waiters++;
   while (!job->ready)
     if (!_mp_pool_core_wait_locked (core, deadline_us) && !job->ready)
-      return FALSE;
-  if (job->callback_queued && !job->callback_done)
+      {
+        ready = FALSE;
+        break;
+      }
+  job->waiters--;
+  core->job_waiters--;
+  if (ready && job->callback_queued && !job->callback_done)
     _mp_pool_core_dispatch_callbacks_locked (core);
-  return TRUE;
+  return ready;
 }
 
 static gint64

@@ -120,6 +120,7 @@ struct _MpPoolCore
   GMutex                     mutex;
   GCond                      cond;          /* jobs finished, callbacks queued, state */
   guint                      waiters;       /* threads in cond: broadcasts cost a syscall */
+  guint                      job_waiters;   /* of which wait for one job's end (get, wait) */
 
   MpPoolState                state;
   gboolean                   is_thread;
@@ -176,6 +177,7 @@ struct _MpAsyncResult
   GError          **chunk_errors;     /* imap: per chunk */
   gboolean          ready;
   gboolean          cancelled;        /* nobody wants the rest (GIO cancel, terminate) */
+  guint             waiters;          /* threads in get() or wait() on it */
   GError           *error;            /* map, apply: the failure at the lowest position */
   guint             error_chunk;
   gboolean          none;             /* apply: the task returned NULL */

@@ -52,6 +52,8 @@
 #include "mp-trace-private.h"
 
 #define WINDOW_MAX          256
+#define LOW_WATER           2        /* a worker with fewer queued tasks gets work at once */
+#define BATCH               32       /* otherwise tasks wait until there are this many */
 #define WINDOW_TARGET_NS    (G_GINT64_CONSTANT (1000000))    /* queued work per worker */
 #define TERMINATE_GRACE_MS  100
 #define READ_CHUNK          (64 * 1024)
@@ -91,7 +93,7 @@ typedef struct
   GThread           *thread;
   int                wake_fd;
   gboolean           sleeping;
-  gboolean           room;          /* when it went to sleep, a worker could take a task */
+  gboolean           room;          /* when it went to sleep, a worker was running low */
   int                shm_fd;
   MpPoolShmHeader   *shm;
   gsize              shm_size;
@@ -583,6 +585,10 @@ dispatch_locked (MpPoolCore *core, ProcBackend *pb)
 
       if (best == NULL)
         return;
+      /* Every worker has work queued: let tasks gather into bigger sends (fewer syscalls and
+       * wake-ups on both sides) until one of them runs low. */
+      if (best->inflight.length >= LOW_WATER && core->pending.length < BATCH)
+        return;
 
       task = g_queue_pop_head (&core->pending);
       if (!append_task (pb, best, task, &error))
@@ -904,8 +910,10 @@ pool_thread (gpointer data)
           g_ptr_array_add (live, pb->workers->pdata[i]);
       /* Submitters wake us only if we could hand their task out at once; otherwise the
        * next result wakes us anyway. */
-      pb->room = g_queue_is_empty (&core->pending) &&
-                 pick_worker_locked (core, pb, window (core, pb)) != NULL;
+      {
+        Worker *best = pick_worker_locked (core, pb, window (core, pb));
+        pb->room = best != NULL && best->inflight.length < LOW_WATER;
+      }
       pb->sleeping = TRUE;
       _mp_pool_core_unlock (core);
 
@@ -1076,7 +1084,8 @@ proc_wake (MpPoolCore *core)
   ProcBackend *pb = backend (core);
   guint64 one = 1;
 
-  if (pb->sleeping && pb->wake_fd >= 0 && (pb->room || core->state != MP_POOL_RUN))
+  if (pb->sleeping && pb->wake_fd >= 0 &&
+      (pb->room || core->pending.length >= BATCH || core->state != MP_POOL_RUN))
     {
       pb->sleeping = FALSE;
       if (write (pb->wake_fd, &one, sizeof one) < 0)
