@@ -246,10 +246,19 @@ _mp_start_spawn (MpProcess *self, GError **error)
   ok = _mp_spawn_exec (MP_SPAWN_MARKER, sentinel[1], &sp, error);
   if (sentinel[1] >= 0)
     close (sentinel[1]);
-  if (ok && !_mp_wire_send (sp.sock, prep, fds, error))
+  if (ok)
     {
-      _mp_spawn_abort (&sp);
-      ok = FALSE;
+      g_autoptr(GError) send_error = NULL;
+
+      /* A child that already exited (it crashed, or its main() forgot mp_init()) has closed its
+       * end: it did start, and its exit status will say what happened. */
+      if (!_mp_wire_send (sp.sock, prep, fds, &send_error) &&
+          !g_error_matches (send_error, MP_ERROR, MP_ERROR_EOF))
+        {
+          _mp_spawn_abort (&sp);
+          g_propagate_error (error, g_steal_pointer (&send_error));
+          ok = FALSE;
+        }
     }
   if (!ok)
     {
