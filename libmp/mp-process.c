@@ -36,6 +36,7 @@
 #include "mp-init.h"
 #include "mp-log-private.h"
 #include "mp-process-private.h"
+#include "mp-resource-tracker-private.h"
 #include "mp-trace-private.h"
 
 #ifndef P_PIDFD
@@ -1155,6 +1156,7 @@ _mp_process_build_prep (MpProcess *self, GUnixFDList *fds, GError **error)
   g_variant_dict_insert (&d, "log-stderr", "b", _mp_log_get_to_stderr ());
   g_variant_dict_insert (&d, "executable", "s", mp_get_executable ());
   g_variant_dict_insert_value (&d, "target", target);
+  _mp_resource_tracker_prep_insert (&d, fds);
   return g_variant_dict_end (&d);
 }
 
@@ -1237,6 +1239,7 @@ _mp_process_setup_from_prep (GVariant     *prep,
   self->method = method;
   self->slot = _mp_arena_self_slot == slot ? slot : -1;
 
+  _mp_resource_tracker_prep_adopt (prep, fds);
   *target = mp_callable_deserialize (serialized, fds, error);
   become (self, parent_pid, parent_name, take_fd (fds, h_parent));
   return *target != NULL;

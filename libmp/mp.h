@@ -16,5 +16,9 @@
 #include "mp-trace.h"
 #include "mp-process.h"
 #include "mp-context.h"
+#include "mp-shared-memory.h"
+#include "mp-shareable-list.h"
+#include "mp-sharedctypes.h"
+#include "mp-resource-tracker.h"
 
 #undef MP_INSIDE
