@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "mp-arena-private.h"
+#include "mp-context.h"
 #include "mp-error.h"
 #include "mp-log-private.h"
 #include "mp-process-private.h"
@@ -72,6 +73,7 @@
 
 #define RTYPE_SHARED_MEMORY "shared_memory"
 #define MAX_STARTS 4
+#define READY_TIMEOUT_US (30 * G_USEC_PER_SEC)
 
 static GMutex lock;
 static int sock = -1;                 /* our sending end; its fd number never changes once set */
@@ -120,6 +122,29 @@ tracker_gone (int err)
   return err == EPIPE || err == ECONNRESET || err == ECONNREFUSED || err == ENOTCONN;
 }
 
+/* The tracker answers once it is in its own session: from then on a killpg() of the program
+ * cannot take it down, so a program killed right after its first registration is still
+ * cleaned up. A program that is not a libmp build never answers, and is killed. */
+static gboolean
+wait_ready (int sock_fd, GError **error)
+{
+  char c;
+  ssize_t n = -1;
+
+  if (_mp_fd_wait_readable (sock_fd, READY_TIMEOUT_US))
+    do
+      n = read (sock_fd, &c, 1);
+    while (n < 0 && errno == EINTR);
+  if (n != 1)
+    {
+      g_set_error (error, MP_ERROR, MP_ERROR_PROCESS,
+                   "the resource tracker did not start (is %s a libmp program?)",
+                   mp_get_executable ()[0] ? mp_get_executable () : "/proc/self/exe");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 start_locked (GError **error)
 {
@@ -162,7 +187,7 @@ start_locked (GError **error)
 
   if (!_mp_spawn_exec (MP_RESOURCE_TRACKER_MARKER, &spawned, error))
     goto fail;
-  if (!_mp_wire_send (spawned.sock, prep, fds, error))
+  if (!_mp_wire_send (spawned.sock, prep, fds, error) || !wait_ready (spawned.sock, error))
     {
       _mp_spawn_abort (&spawned);
       goto fail;
@@ -542,15 +567,20 @@ tracker_main (int start_sock)
   arena_fd = take_fd (fds, h_arena);
   g_clear_object (&fds);
   g_clear_pointer (&prep, g_variant_unref);
-  close (start_sock);
 
   /* Out of the program's session and process group: a killpg() or the terminal's Ctrl-C
-   * must leave us alive to clean up after it. */
+   * must leave us alive to clean up after it. Only then may the program go on. */
   (void) setsid ();
   signal (SIGINT, SIG_IGN);
   signal (SIGTERM, SIG_IGN);
   signal (SIGHUP, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
+  if (write (start_sock, "R", 1) != 1)
+    { /* the program is gone already: we read EOF below and clean up */ }
+  close (start_sock);
+  /* It may outlive the program: don't keep its working directory busy. */
+  if (chdir ("/") < 0)
+    { /* harmless */ }
 
   /* Keep stderr for the warning; stdout must not keep a pipe of the program's caller open. */
   devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);

@@ -280,6 +280,39 @@ values_of (const char *report, const char *key)
   return (char **) g_ptr_array_free (out, FALSE);
 }
 
+/* What test_kill_tree started, for its teardown to end even when an assertion failed. */
+static GPid leak_helper;
+static GArray *leak_pids;
+static char *leak_untracked;
+
+static void
+kill_leak_helper (void)
+{
+  if (leak_helper > 0)
+    {
+      kill (-leak_helper, SIGKILL);
+      for (guint i = 0; leak_pids && i < leak_pids->len; i++)
+        kill (g_array_index (leak_pids, pid_t, i), SIGKILL);
+      waitpid (leak_helper, NULL, 0);
+      g_spawn_close_pid (leak_helper);
+      leak_helper = 0;
+    }
+}
+
+static int
+teardown_kill_tree (void **state)
+{
+  kill_leak_helper ();
+  g_clear_pointer (&leak_pids, g_array_unref);
+  if (leak_untracked != NULL)
+    {
+      g_autofree char *path = g_strconcat ("/", leak_untracked, NULL);
+      shm_unlink (path);
+      g_clear_pointer (&leak_untracked, g_free);
+    }
+  return 0;
+}
+
 /* kill -9 of every process of a tree (by process group and by pid): afterwards the tracker,
  * which is in its own session, unlinks the tracked segments nobody maps, names them, and
  * leaves alone the untracked one and the one this test still maps. */
@@ -287,7 +320,7 @@ static void
 test_kill_tree (void **state)
 {
   int out_fd, err_fd;
-  GPid helper = spawn_helper ("--helper-leak", &out_fd, &err_fd);
+  GPid helper = leak_helper = spawn_helper ("--helper-leak", &out_fd, &err_fd);
   g_autofree char *report = read_until (out_fd, "READY\n");
   g_auto(GStrv) names = values_of (report, "NAME");
   g_auto(GStrv) untracked = values_of (report, "UNTRACKED");
@@ -301,6 +334,15 @@ test_kill_tree (void **state)
   gint64 deadline;
   pid_t tracker;
   int status;
+
+  leak_pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+  for (guint i = 0; pids[i]; i++)
+    {
+      pid_t pid = atoi (pids[i]);
+      g_array_append_val (leak_pids, pid);
+    }
+  if (untracked[0] != NULL)
+    leak_untracked = g_strdup (untracked[0]);
 
   assert_int_equal (g_strv_length (names), 3);
   assert_int_equal (g_strv_length (untracked), 1);
@@ -325,8 +367,9 @@ test_kill_tree (void **state)
   for (guint i = 0; i < 3; i++)
     kill (atoi (pids[i]), SIGKILL);
   assert_int_equal (waitpid (helper, &status, 0), helper);
-  assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
   g_spawn_close_pid (helper);
+  leak_helper = 0;
+  assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
 
   /* Bounded polling: the tracker runs on its own schedule. */
   deadline = g_get_monotonic_time () + DEADLINE;
@@ -354,6 +397,7 @@ test_kill_tree (void **state)
   {
     g_autofree char *path = g_strconcat ("/", untracked[0], NULL);
     assert_int_equal (shm_unlink (path), 0);
+    g_clear_pointer (&leak_untracked, g_free);
   }
 }
 
@@ -412,7 +456,7 @@ int
 main (int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_kill_tree),
+    cmocka_unit_test_teardown (test_kill_tree, teardown_kill_tree),
     cmocka_unit_test (test_no_warning_when_unlinked),
     cmocka_unit_test (test_spawn_child_shares_tracker),
   };
