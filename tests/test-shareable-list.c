@@ -307,6 +307,16 @@ test_count_and_index (void **state)
   assert_int_equal (mp_shareable_list_index (sl, g_variant_new_string ("zz"), &error), -1);
   assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT));
   assert_non_null (strstr (error->message, "not in this container"));
+  g_clear_error (&error);
+
+  /* Python: "operation forbidden on released memoryview". */
+  mp_shared_memory_close (mp_shareable_list_get_shm (sl));
+  assert_null (mp_shareable_list_get (sl, 0, &error));
+  assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_CLOSED));
+  g_clear_error (&error);
+  assert_false (mp_shareable_list_set (sl, 0, g_variant_new_int64 (1), &error));
+  assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_CLOSED));
+  assert_int_equal (mp_shareable_list_count (sl, g_variant_new_int64 (1)), 0);
   unlink_list (sl);
 }
 
