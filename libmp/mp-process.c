@@ -37,6 +37,7 @@
 #include "mp-log-private.h"
 #include "mp-process-private.h"
 #include "mp-resource-tracker-private.h"
+#include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
 #ifndef P_PIDFD
@@ -1110,6 +1111,7 @@ mp_process_exit (int exitcode)
     exit (exitcode);
 
   _mp_process_atexit ();
+  _mp_sync_release_process_refs ();
   _mp_info ("process exiting with exitcode %d", exitcode);
   _mp_trace (MP_TRACE_LIFECYCLE, MP_EVENT_PROCESS_EXITING, (guint64) self->slot, exitcode, 0);
   _mp_arena_proc_set_exited (self->slot, MP_PROC_EXITING, exitcode & 0xff);

@@ -262,13 +262,13 @@ static void
 test_directory_and_events (void **state)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(MpEventReader) reader = mp_event_reader_new (FALSE);
+  g_autoptr(MpTraceReader) reader = mp_trace_reader_new (FALSE);
   g_autoptr(MpSharedMemory) a = mp_shared_memory_new (NULL, TRUE, 3000, &error);
   g_autoptr(MpSharedMemory) b = NULL;
   g_autoptr(MpSharedMemory) untracked = NULL;
   MpArenaObject *o;
   MpShmStats *st;
-  MpEvent events[256];
+  MpTraceEvent events[256];
   gboolean created = FALSE, attached = FALSE, unlinked = FALSE;
   guint n;
   guint64 lost, id;
@@ -311,7 +311,7 @@ test_directory_and_events (void **state)
   assert_false (MP_OBJECT_STATS (o, MpShmStats)->flags & MP_SHM_FLAG_TRACKED);
   assert_true (mp_shared_memory_unlink (untracked, &error));
 
-  n = mp_event_reader_read (reader, events, G_N_ELEMENTS (events), &lost);
+  n = mp_trace_reader_read (reader, events, G_N_ELEMENTS (events), &lost);
   for (guint i = 0; i < n; i++)
     if (events[i].object == id && events[i].pid == getpid ())
       {
