@@ -7,10 +7,12 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -565,6 +567,179 @@ pipe_bulk_1mib (int repeat)
   g_free (v);
 }
 
+/* ---- shm_bulk: 64 MiB written by a child, read by the parent -------------------------------- */
+
+#define SHM_BULK_BYTES ((gsize) 64 << 20)
+
+/* The child's side for both implementations: on each byte from @go, copy a private 64 MiB
+ * buffer into the shared one, then answer on @done. */
+static void
+bulk_writer_loop (guint8 *shared, int go, int done)
+{
+  guint8 *src = g_malloc (SHM_BULK_BYTES);
+  char c;
+
+  memset (src, 0x5a, SHM_BULK_BYTES);
+  /* A fork child inherits the parent's end of @go too, so EOF never comes: 'q' ends it. */
+  while (read (go, &c, 1) == 1 && c == 'g')
+    {
+      memcpy (shared, src, SHM_BULK_BYTES);
+      if (write (done, "d", 1) != 1)
+        break;
+    }
+  g_free (src);
+}
+
+static GVariant *
+shm_bulk_child (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(MpSharedMemory) shm = mp_shared_memory_deserialize (handle, fds, error);
+  gint32 hgo, hdone;
+  int go, done;
+
+  g_variant_get_child (args, 1, "h", &hgo);
+  g_variant_get_child (args, 2, "h", &hdone);
+  go = g_unix_fd_list_get (fds, hgo, error);
+  done = g_unix_fd_list_get (fds, hdone, error);
+  if (shm == NULL || go < 0 || done < 0)
+    return g_variant_new_int32 (1);
+  bulk_writer_loop (mp_shared_memory_get_buf (shm, NULL), go, done);
+  return g_variant_new_int32 (0);
+}
+
+/* One round: tell the child to write, wait for it, read everything back. GB/s of the 64 MiB
+ * moved through the segment. */
+static double
+bulk_round (const guint8 *shared, guint8 *dst, int go, int done)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  char c;
+
+  if (write (go, "g", 1) != 1 || read (done, &c, 1) != 1)
+    {
+      fprintf (stderr, "mp-bench: the shm_bulk child died\n");
+      exit (1);
+    }
+  memcpy (dst, shared, SHM_BULK_BYTES);
+  if (dst[0] != 0x5a || dst[SHM_BULK_BYTES - 1] != 0x5a)
+    {
+      fprintf (stderr, "mp-bench: shm_bulk read wrong data\n");
+      exit (1);
+    }
+  return (double) SHM_BULK_BYTES / 1e9 / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+typedef struct
+{
+  const guint8 *shared;
+  int           go;
+  int           done;
+} BulkPeer;
+
+static void
+bulk_stop (BulkPeer *peer)
+{
+  if (write (peer->go, "q", 1) != 1)
+    { /* the child is gone */ }
+  close (peer->go);
+  close (peer->done);
+}
+
+static void
+shm_bulk (int repeat)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpSharedMemory) shm = mp_shared_memory_new (NULL, TRUE, SHM_BULK_BYTES, &error);
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(MpCallable) target = NULL;
+  g_autoptr(MpProcess) p = NULL;
+  double *lib = g_new (double, repeat), *raw = g_new (double, repeat);
+  double *ratio = g_new (double, repeat);
+  guint8 *dst = g_malloc (SHM_BULK_BYTES);
+  BulkPeer lp, rp;
+  GVariant *args[3];
+  int go[2], done[2], fd;
+  void *shared;
+  pid_t pid;
+
+  memset (dst, 0, SHM_BULK_BYTES);
+
+  /* libmp: a SharedMemory, handed to a child started by libmp. */
+  if (shm == NULL || pipe2 (go, O_CLOEXEC) < 0 || pipe2 (done, O_CLOEXEC) < 0)
+    {
+      fprintf (stderr, "mp-bench: %s\n", error ? error->message : g_strerror (errno));
+      exit (1);
+    }
+  args[0] = mp_shared_memory_serialize (shm, fds, NULL);
+  args[1] = g_variant_new_handle (g_unix_fd_list_append (fds, go[0], NULL));
+  args[2] = g_variant_new_handle (g_unix_fd_list_append (fds, done[1], NULL));
+  close (go[0]);
+  close (done[1]);
+  target = mp_callable_new_with_fds (shm_bulk_child, g_variant_new_tuple (args, 3), fds);
+  g_clear_object (&fds);
+  p = mp_context_process_new (mp_get_context ("fork", NULL), target);
+  if (!mp_process_start (p, &error))
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      exit (1);
+    }
+  lp = (BulkPeer) { mp_shared_memory_get_buf (shm, NULL), go[1], done[0] };
+
+  /* raw_c: nothing but a memfd, mmap and fork(): the floor libmp is measured against. */
+  fd = memfd_create ("raw-c", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate (fd, SHM_BULK_BYTES) < 0 || pipe2 (go, O_CLOEXEC) < 0 ||
+      pipe2 (done, O_CLOEXEC) < 0 ||
+      (shared = mmap (NULL, SHM_BULK_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+    {
+      perror ("mp-bench: raw_c");
+      exit (1);
+    }
+  fflush (stdout);
+  pid = fork ();
+  if (pid == 0)
+    {
+      bulk_writer_loop (shared, go[0], done[1]);
+      _exit (0);
+    }
+  close (go[0]);
+  close (done[1]);
+  rp = (BulkPeer) { shared, go[1], done[0] };
+
+  /* Warm-up (page faults on both sides), then rounds interleaved so both see the same load. */
+  bulk_round (lp.shared, dst, lp.go, lp.done);
+  bulk_round (rp.shared, dst, rp.go, rp.done);
+  for (int r = 0; r < repeat; r++)
+    {
+      /* Alternate which goes first, so neither always follows the other. */
+      if (r % 2 == 0)
+        lib[r] = bulk_round (lp.shared, dst, lp.go, lp.done);
+      raw[r] = bulk_round (rp.shared, dst, rp.go, rp.done);
+      if (r % 2 == 1)
+        lib[r] = bulk_round (lp.shared, dst, lp.go, lp.done);
+      ratio[r] = lib[r] / raw[r];
+    }
+
+  bulk_stop (&rp);
+  waitpid (pid, NULL, 0);
+  munmap (shared, SHM_BULK_BYTES);
+  close (fd);
+  bulk_stop (&lp);
+  (void) mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+  (void) mp_shared_memory_unlink (shm, NULL);
+
+  printf ("workload=shm_bulk impl=libmp value=%.4g unit=GB/s\n", median (lib, repeat));
+  printf ("workload=shm_bulk impl=raw_c value=%.4g unit=GB/s\n", median (raw, repeat));
+  /* The median of the ratios of adjacent rounds: on a loaded machine, steadier than the
+   * ratio of the medians. */
+  printf ("workload=shm_bulk_libmp_vs_raw_c impl=libmp value=%.3f unit=ratio\n",
+          median (ratio, repeat));
+  g_free (ratio);
+  g_free (lib);
+  g_free (raw);
+  g_free (dst);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -590,6 +765,8 @@ main (int argc, char **argv)
     process_start_join (workload + strlen ("process_start_join_"), repeat);
   else if (g_str_equal (workload, "trace_overhead"))
     trace_overhead (repeat);
+  else if (g_str_equal (workload, "shm_bulk"))
+    shm_bulk (repeat);
   else if (g_str_equal (workload, "queue_throughput_int"))
     queue_throughput (workload, g_variant_new_int32 (12345), repeat);
   else if (g_str_equal (workload, "queue_throughput_1k"))

@@ -41,6 +41,7 @@
 #include "mp-init.h"
 #include "mp-log-private.h"
 #include "mp-process-private.h"
+#include "mp-resource-tracker-private.h"
 #include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
@@ -1227,6 +1228,7 @@ _mp_process_build_prep (MpProcess *self, GUnixFDList *fds, GError **error)
   g_variant_dict_insert (&d, "executable", "s", mp_get_executable ());
   g_variant_dict_insert (&d, "sentinel-fd", "i", (gint32) (_mp_pidfd_available () ? -1 : 4));
   g_variant_dict_insert_value (&d, "target", target);
+  _mp_resource_tracker_prep_insert (&d, fds);
   return g_variant_dict_end (&d);
 }
 
@@ -1310,6 +1312,7 @@ _mp_process_setup_from_prep (GVariant     *prep,
   self->method = method;
   self->slot = _mp_arena_self_slot == slot ? slot : -1;
 
+  _mp_resource_tracker_prep_adopt (prep, fds);
   *target = mp_callable_deserialize (serialized, fds, error);
   become (self, parent_pid, parent_name, take_fd (fds, h_parent), sentinel_fd);
   return *target != NULL;

@@ -25,5 +25,9 @@
 #include "mp-queue.h"
 #include "mp-connection.h"
 #include "mp-listener.h"
+#include "mp-shared-memory.h"
+#include "mp-shareable-list.h"
+#include "mp-sharedctypes.h"
+#include "mp-resource-tracker.h"
 
 #undef MP_INSIDE
