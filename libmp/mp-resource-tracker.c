@@ -185,7 +185,7 @@ start_locked (GError **error)
   g_variant_dict_insert (&d, "parent-pid", "i", (gint32) getpid ());
   prep = g_variant_ref_sink (g_variant_dict_end (&d));
 
-  if (!_mp_spawn_exec (MP_RESOURCE_TRACKER_MARKER, &spawned, error))
+  if (!_mp_spawn_exec (MP_RESOURCE_TRACKER_MARKER, -1, &spawned, error))
     goto fail;
   if (!_mp_wire_send (spawned.sock, prep, fds, error) || !wait_ready (spawned.sock, error))
     {
