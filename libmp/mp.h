@@ -28,6 +28,7 @@
 #include "mp-shared-memory.h"
 #include "mp-shareable-list.h"
 #include "mp-sharedctypes.h"
+#include "mp-value.h"
 #include "mp-resource-tracker.h"
 
 #undef MP_INSIDE
