@@ -432,6 +432,19 @@ put_record (MpQueue     *self,
          h->capacity - (h->tail - h->head) < space_needed (h, record))
     {
       __atomic_add_fetch (&self->stats->blocked_puts, 1, __ATOMIC_RELAXED);
+      /* A consumer usually makes room within microseconds: watch for it before sleeping, so
+       * the consumer does not have to pay a wake-up syscall per item it takes. */
+      if (timeout_us != 0)
+        {
+          guint64 count = h->count;
+          queue_unlock (self);
+          for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) >= count; i++)
+            __builtin_ia32_pause ();
+          queue_lock (self);
+          if (!((h->maxsize > 0 && h->count >= (guint64) h->maxsize) ||
+                h->capacity - (h->tail - h->head) < space_needed (h, record)))
+            break;
+        }
       if (!wait_locked (self, &h->not_full, &h->put_waiters, deadline))
         {
           queue_unlock (self);
