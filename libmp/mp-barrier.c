@@ -7,8 +7,10 @@
  * parties arrived in this generation; `limit` the number of parties; flags bit 0 "broken".
  * A short word lock (aux2) guards the bookkeeping. Every way a generation ends — all arrived,
  * a timeout, abort(), reset(), a failing action — bumps `generation` and wakes everybody, so
- * a waiter can never miss its wake-up; `broken_gen` (aux) remembers whether the generation
- * that just ended ended badly (it holds that generation + 1).
+ * a waiter can never miss its wake-up. How each generation ended is bit (generation % 64) of
+ * `broken_bits`, written before the generation is bumped (release; the waiters load it with
+ * acquire): a waiter that wakes late still reads its own generation's outcome, even after
+ * others went on to break and reset later ones.
  *
  * The action runs in the process of the last party to arrive, before the others are released,
  * as in Python. It is an MpCallable so that it can be sent to spawned processes with the handle.
@@ -28,6 +30,7 @@ typedef struct
   uint32_t lock;
   uint32_t pad;
   int64_t  default_timeout_us;
+  uint64_t broken_bits;      /* bit g % 64: generation g ended broken */
 } BarrierWords;
 
 G_STATIC_ASSERT (sizeof (BarrierWords) <= sizeof (((MpSyncStats *) 0)->aux2));
@@ -92,23 +95,26 @@ mp_barrier_unref (MpBarrier *self)
 
 /* With the word lock held: ends the current generation, badly or not, and wakes all. */
 static void
-end_generation_locked (MpSyncStats *st, gboolean broken)
+end_generation_locked (MpSyncStats *st, BarrierWords *w, gboolean broken)
 {
   uint32_t gen = __atomic_load_n (&st->generation, __ATOMIC_RELAXED);
+  uint64_t bit = G_GUINT64_CONSTANT (1) << (gen % 64);
 
   if (broken)
-    __atomic_store_n (&st->aux, gen + 1, __ATOMIC_RELAXED);
+    __atomic_or_fetch (&w->broken_bits, bit, __ATOMIC_RELAXED);
+  else
+    __atomic_and_fetch (&w->broken_bits, ~bit, __ATOMIC_RELAXED);
   st->count = 0;
   __atomic_store_n (&st->generation, gen + 1, __ATOMIC_RELEASE);
   _mp_futex_wake (&st->generation, G_MAXINT);
 }
 
 static void
-break_locked (MpSyncStats *st)
+break_locked (MpSyncStats *st, BarrierWords *w)
 {
   __atomic_or_fetch (&st->flags, FLAG_BROKEN, __ATOMIC_RELAXED);
   if (st->count > 0)
-    end_generation_locked (st, TRUE);
+    end_generation_locked (st, w, TRUE);
 }
 
 static gint
@@ -163,14 +169,16 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
 
           if (action_error != NULL)
             {
-              break_locked (st);
+              break_locked (st, self->w);
               _mp_word_unlock (&self->w->lock);
-              g_propagate_prefixed_error (error, g_steal_pointer (&action_error),
-                                          "The barrier's action failed: ");
+              /* Every party gets the same code, this one with the action's message. */
+              g_set_error (error, MP_ERROR, MP_ERROR_BROKEN_BARRIER,
+                           "The barrier is broken: its action failed: %s",
+                           action_error->message);
               return -1;
             }
         }
-      end_generation_locked (st, FALSE);
+      end_generation_locked (st, self->w, FALSE);
       _mp_word_unlock (&self->w->lock);
       __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
       _mp_trace (MP_TRACE_NORMAL, MP_EVENT_BARRIER_WAIT, self->sync.id, 0, index);
@@ -187,7 +195,7 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
         {
           _mp_word_lock (&self->w->lock);
           if (__atomic_load_n (&st->generation, __ATOMIC_RELAXED) == gen)
-            break_locked (st);
+            break_locked (st, self->w);
           _mp_word_unlock (&self->w->lock);
           break;
         }
@@ -195,11 +203,13 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
     }
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
 
-  if (__atomic_load_n (&st->aux, __ATOMIC_RELAXED) == gen + 1)
+  if (__atomic_load_n (&self->w->broken_bits, __ATOMIC_RELAXED) &
+      (G_GUINT64_CONSTANT (1) << (gen % 64)))
     return broken_error (error, _mp_remaining_ns (deadline) == 0 ? "timed out" :
                          "aborted, reset or its action failed while waiting");
   __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
-  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0);
+  /* Stats only: MP_EVENT_BARRIER_WAIT below is this wait's event. */
+  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0, FALSE);
   _mp_trace (MP_TRACE_NORMAL, MP_EVENT_BARRIER_WAIT, self->sync.id,
              (gint64) (_mp_monotonic_ns () - t0), index);
   return index;
@@ -215,7 +225,7 @@ mp_barrier_abort (MpBarrier *self)
 {
   g_return_if_fail (self != NULL);
   _mp_word_lock (&self->w->lock);
-  break_locked (self->sync.st);
+  break_locked (self->sync.st, self->w);
   _mp_word_unlock (&self->w->lock);
 }
 
@@ -234,7 +244,7 @@ mp_barrier_reset (MpBarrier *self)
   st = self->sync.st;
   _mp_word_lock (&self->w->lock);
   if (st->count > 0)
-    end_generation_locked (st, TRUE);
+    end_generation_locked (st, self->w, TRUE);
   __atomic_and_fetch (&st->flags, ~FLAG_BROKEN, __ATOMIC_RELAXED);
   _mp_word_unlock (&self->w->lock);
 }

@@ -12,11 +12,19 @@
  * the word, and acquire writes holder_pid after the CAS that takes it. So a holder_pid that
  * names a dead process means that process died holding the lock — never a stale value.
  *
+ * Contended: an acquirer first polls the word for a few µs (_mp_sync_spin_count) without
+ * marking it 2, then sleeps on the futex. Spinning wins on this workload because a futex sleep
+ * and wake-up costs tens of µs (more in a VM) while critical sections are short; and a release
+ * that finds 1 (spinners only) makes no syscall.
+ *
  * A dead holder: a blocked acquirer wakes every RECHECK_NS to look at the holder. If it is
  * gone (no such process, or a zombie), the waiters race for holder_pid with a CAS from the dead
  * pid to their own; the winner owns the lock (the word stays taken) and gets
- * MP_ERROR_OWNER_DIED, as a robust pthread mutex returns EOWNERDEAD. A Lock (not an RLock) may
- * be released by anyone, so the check is only a fallback: whoever releases first wins.
+ * MP_ERROR_OWNER_DIED, as a robust pthread mutex returns EOWNERDEAD. A try-acquire does the same
+ * check (rate-limited). A Lock (not an RLock) may be released by anyone, so the check is only a
+ * fallback: whoever releases first wins. The holder_pid is written just after the acquiring
+ * CAS, so a holder killed between the two leaves 0 there and is not recognized: the others
+ * then only get out by their timeouts.
  */
 
 #include "config.h"
@@ -30,7 +38,12 @@
 #include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
+/* How often a blocked acquirer looks whether the holder is still alive. */
 #define RECHECK_NS (G_GINT64_CONSTANT (200) * 1000 * 1000)
+#ifndef SPIN_BACKOFF_MAX
+#define SPIN_BACKOFF_MAX 32
+#endif
+#define TRY_RECHECK_NS (G_GUINT64_CONSTANT (50) * 1000 * 1000)
 
 struct _MpLock
 {
@@ -45,26 +58,100 @@ struct _MpRLock
 static inline void
 set_holder (MpSyncStats *st)
 {
-  __atomic_store_n (&st->holder_pid, _mp_sync_self_pid (), __ATOMIC_RELAXED);
-  __atomic_store_n (&st->holder_tid, _mp_sync_self_tid (), __ATOMIC_RELAXED);
+  const MpSyncSelf *me = _mp_sync_self_ids ();
+
+  __atomic_store_n (&st->holder_pid, me->pid, __ATOMIC_RELAXED);
+  __atomic_store_n (&st->holder_tid, me->tid, __ATOMIC_RELAXED);
   __atomic_store_n (&st->acquisitions,
                     __atomic_load_n (&st->acquisitions, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+/* Takes over a lock whose holder died: the waiters race for holder_pid with a CAS from the
+ * dead pid to their own, and the winner owns the word, which stays taken in the dead holder's
+ * name. */
+static gboolean
+take_from_dead_holder (MpSyncStats *st, pid_t *holder)
+{
+  pid_t h = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED);
+
+  if (h == 0 || h == _mp_sync_self_pid () || !_mp_pid_is_dead (h) ||
+      !__atomic_compare_exchange_n (&st->holder_pid, &h, _mp_sync_self_pid (), FALSE,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    return FALSE;
+  __atomic_store_n (&st->word, 2, __ATOMIC_RELAXED);
+  *holder = h;
+  return TRUE;
+}
+
+static gboolean
+owner_died (MpSync *sync, pid_t holder, GError **error)
+{
+  __atomic_add_fetch (&sync->st->owner_died, 1, __ATOMIC_RELAXED);
+  _mp_trace (MP_TRACE_LIFECYCLE, MP_EVENT_LOCK_OWNER_DIED, sync->id, holder, 0);
+  _mp_subwarning ("lock %" G_GUINT64_FORMAT ": its holder (pid %d) died; recovered",
+                  sync->id, holder);
+  g_set_error (error, MP_ERROR, MP_ERROR_OWNER_DIED,
+               "The previous holder of the lock (pid %d) died holding it; the lock is now "
+               "held by this thread, but what it protects may be inconsistent", holder);
+  return FALSE;
+}
+
+/* A try (timeout 0) does not block, but it does recover a lock from a dead holder, or a
+ * polling loop would never get it. It looks at most every TRY_RECHECK_NS per handle: the
+ * check costs a few syscalls, and a try on a busy lock should stay cheap. */
+static gboolean
+try_slow (MpSync *sync, GError **error)
+{
+  guint64 now = _mp_monotonic_ns ();
+  guint64 last = __atomic_load_n (&sync->last_dead_check_ns, __ATOMIC_RELAXED);
+  pid_t holder = 0;
+
+  if ((last == 0 || now - last >= TRY_RECHECK_NS) &&
+      __atomic_compare_exchange_n (&sync->last_dead_check_ns, &last, now, FALSE,
+                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+      take_from_dead_holder (sync->st, &holder))
+    {
+      set_holder (sync->st);
+      return owner_died (sync, holder, error);
+    }
+  g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "The lock is held");
+  return FALSE;
 }
 
 static gboolean
 acquire_slow (MpSync *sync, gint64 timeout_us, GError **error)
 {
   MpSyncStats *st = sync->st;
-  gint64 deadline = _mp_deadline_ns (timeout_us);
-  guint64 t0 = _mp_monotonic_ns ();
-  pid_t holder = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED);
-  gboolean owner_died = FALSE;
+  gint64 deadline;
+  guint64 t0;
+  pid_t holder, h;
+  gboolean died = FALSE;
+  int spins;
   uint32_t c;
 
+  if (timeout_us < 0 && timeout_us != MP_TIMEOUT_INFINITE)
+    timeout_us = 0;
   if (timeout_us == 0)
+    return try_slow (sync, error);
+
+  t0 = _mp_monotonic_ns ();
+  deadline = _mp_deadline_ns (timeout_us);
+  holder = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED);
+
+  /* Spin first, without marking the word contended: the holder is likely running on another
+   * CPU and about to release, a futex sleep and wake-up costs far more than a few µs of
+   * polling, and a releaser that sees no sleeper (word 1) makes no syscall. */
+  spins = _mp_sync_spin_count ();
+  for (int i = 0, pause = 1; i < spins; i += pause, pause = MIN (pause * 2, SPIN_BACKOFF_MAX))
     {
-      g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "The lock is held");
-      return FALSE;
+      for (int j = 0; j < pause; j++)
+        _mp_cpu_relax ();
+      c = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
+      if (c == 0 && __atomic_compare_exchange_n (&st->word, &c, 1, FALSE, __ATOMIC_ACQUIRE,
+                                                 __ATOMIC_RELAXED))
+        goto acquired;
+      if (c != 0 && (h = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED)) != 0)
+        holder = h;
     }
 
   __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
@@ -74,46 +161,35 @@ acquire_slow (MpSync *sync, gint64 timeout_us, GError **error)
       gint64 left = _mp_remaining_ns (deadline);
       int r;
 
+      /* The event names the process we waited for: the holder as of our last look. */
+      if ((h = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED)) != 0)
+        holder = h;
       if (left == 0)
         {
           __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+          if (take_from_dead_holder (st, &holder))
+            {
+              died = TRUE;
+              goto acquired;
+            }
           g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "Timed out waiting for the lock");
           return FALSE;
         }
       r = _mp_futex_wait (&st->word, 2, left < 0 ? RECHECK_NS : MIN (left, RECHECK_NS));
-      if (r == ETIMEDOUT)
+      if (r == ETIMEDOUT && take_from_dead_holder (st, &holder))
         {
-          pid_t h = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED);
-
-          if (h != 0 && _mp_pid_is_dead (h) &&
-              __atomic_compare_exchange_n (&st->holder_pid, &h, _mp_sync_self_pid (), FALSE,
-                                           __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-            {
-              /* The word is still taken in the dead holder's name: it is ours now. */
-              holder = h;
-              owner_died = TRUE;
-              __atomic_store_n (&st->word, 2, __ATOMIC_RELAXED);
-              break;
-            }
+          died = TRUE;
+          break;
         }
       c = __atomic_exchange_n (&st->word, 2, __ATOMIC_ACQUIRE);
     }
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
 
+acquired:
   set_holder (st);
-  _mp_sync_record_wait (sync, _mp_monotonic_ns () - t0, holder);
-
-  if (owner_died)
-    {
-      __atomic_add_fetch (&st->owner_died, 1, __ATOMIC_RELAXED);
-      _mp_trace (MP_TRACE_LIFECYCLE, MP_EVENT_LOCK_OWNER_DIED, sync->id, holder, 0);
-      _mp_subwarning ("lock %" G_GUINT64_FORMAT ": its holder (pid %d) died; recovered",
-                      sync->id, holder);
-      g_set_error (error, MP_ERROR, MP_ERROR_OWNER_DIED,
-                   "The previous holder of the lock (pid %d) died holding it; the lock is now "
-                   "held by this thread, but what it protects may be inconsistent", holder);
-      return FALSE;
-    }
+  _mp_sync_record_wait (sync, _mp_monotonic_ns () - t0, holder, TRUE);
+  if (died)
+    return owner_died (sync, holder, error);
   return TRUE;
 }
 
