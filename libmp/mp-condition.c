@@ -154,12 +154,7 @@ check_owned (MpCondition *self, GError **error)
   if (self->rlock)
     mine = mp_rlock_get_count (self->rlock) > 0;
   else
-    {
-      MpSyncStats *st = ((MpSync *) (void *) self->lock)->st;
-      mine = mp_lock_locked (self->lock) &&
-             __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED) == _mp_sync_self_pid () &&
-             __atomic_load_n (&st->holder_tid, __ATOMIC_RELAXED) == _mp_sync_self_tid ();
-    }
+    mine = _mp_sync_lock_is_mine ((MpSync *) (void *) self->lock);
   if (!mine)
     g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
                  "the condition's lock must be held by the calling thread");

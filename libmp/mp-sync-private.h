@@ -78,6 +78,9 @@ _mp_sync_self_tid (void)
 
 gboolean  _mp_pid_is_dead       (pid_t          pid);
 
+/* A Lock or RLock (mp-lock.c): held by the calling thread? */
+gboolean  _mp_sync_lock_is_mine (MpSync        *sync);
+
 /* How many times a blocking acquire polls before it sleeps in the kernel; 0 on one CPU, where
  * the holder cannot run while we spin. */
 int       _mp_sync_spin_count   (void);
