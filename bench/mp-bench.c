@@ -119,6 +119,123 @@ trace_overhead (int repeat)
           on_ms / off_ms);
 }
 
+/* ---- queues: one producer process -> the parent consuming --------------------------------- */
+
+#define QUEUE_ITEMS 200000
+
+static GVariant *
+queue_producer (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) boxed = g_variant_get_child_value (args, 0);
+  g_autoptr(GVariant) h = g_variant_get_variant (boxed);
+  g_autoptr(MpQueue) q = mp_queue_deserialize (h, fds, error);
+  g_autoptr(GVariant) item = NULL;
+  gint32 n;
+
+  if (q == NULL)
+    return NULL;
+  g_variant_get_child (args, 1, "i", &n);
+  item = g_variant_get_child_value (args, 2);
+  for (gint32 i = 0; i < n; i++)
+    if (!mp_queue_put (q, g_variant_get_variant (item), MP_TIMEOUT_INFINITE, error))
+      return NULL;
+  return g_variant_new_int32 (0);
+}
+
+static GVariant *
+joinable_worker (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) boxed = g_variant_get_child_value (args, 0);
+  g_autoptr(GVariant) h = g_variant_get_variant (boxed);
+  g_autoptr(MpQueue) q = mp_queue_deserialize (h, fds, error);
+  gint32 n;
+
+  if (q == NULL)
+    return NULL;
+  g_variant_get_child (args, 1, "i", &n);
+  for (gint32 i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) v = mp_queue_get (q, MP_TIMEOUT_INFINITE, error);
+      if (v == NULL || !mp_queue_task_done (q, error))
+        return NULL;
+    }
+  return g_variant_new_int32 (0);
+}
+
+static MpProcess *
+start_queue_child (MpFunc func, MpQueue *q, gint32 n, GVariant *item)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GVariant *handle = mp_queue_serialize (q, fds, NULL);
+  g_autoptr(MpCallable) c =
+    mp_callable_new_with_fds (func, g_variant_new ("(@viv)", g_variant_new_variant (handle), n,
+                                                   item), fds);
+  MpProcess *p = mp_process_new (c);
+
+  (void) handle;
+  if (!mp_process_start (p, NULL))
+    exit (1);
+  return p;
+}
+
+static void
+queue_throughput (const char *name, GVariant *item, int repeat)
+{
+  double *v = g_new (double, repeat);
+
+  g_variant_ref_sink (item);
+  for (int r = 0; r < repeat; r++)
+    {
+      g_autoptr(MpQueue) q = mp_queue_new (0, NULL);
+      g_autoptr(MpProcess) p = NULL;
+      gint64 t0 = g_get_monotonic_time ();
+
+      p = start_queue_child (queue_producer, q, QUEUE_ITEMS, item);
+      for (int i = 0; i < QUEUE_ITEMS; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          GVariant *got = mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
+          if (got == NULL)
+            {
+              fprintf (stderr, "mp-bench: %s\n", error->message);
+              exit (1);
+            }
+          g_variant_unref (got);
+        }
+      v[r] = QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
+      mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+    }
+  printf ("workload=%s impl=libmp value=%.4g unit=items/s\n", name, median (v, repeat));
+  g_variant_unref (item);
+  g_free (v);
+}
+
+static void
+joinable_queue (int repeat)
+{
+  double *v = g_new (double, repeat);
+
+  for (int r = 0; r < repeat; r++)
+    {
+      g_autoptr(MpQueue) q = mp_joinable_queue_new (0, NULL);
+      g_autoptr(MpProcess) p = start_queue_child (joinable_worker, q, QUEUE_ITEMS,
+                                                  g_variant_new_int32 (0));
+      gint64 t0 = g_get_monotonic_time ();
+
+      for (int i = 0; i < QUEUE_ITEMS; i++)
+        mp_queue_put (q, g_variant_new_int32 (i), MP_TIMEOUT_INFINITE, NULL);
+      if (!mp_queue_join (q, 30 * G_USEC_PER_SEC, NULL))
+        {
+          fprintf (stderr, "mp-bench: the joinable queue worker did not finish\n");
+          exit (1);
+        }
+      v[r] = QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
+      mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+    }
+  printf ("workload=joinable_queue impl=libmp value=%.4g unit=items/s\n", median (v, repeat));
+  g_free (v);
+}
+
 /* ---- synchronization ------------------------------------------------------------------------ */
 
 static guint64
@@ -388,6 +505,16 @@ main (int argc, char **argv)
     process_start_join (workload + strlen ("process_start_join_"), repeat);
   else if (g_str_equal (workload, "trace_overhead"))
     trace_overhead (repeat);
+  else if (g_str_equal (workload, "queue_throughput_int"))
+    queue_throughput (workload, g_variant_new_int32 (12345), repeat);
+  else if (g_str_equal (workload, "queue_throughput_1k"))
+    {
+      static guint8 kib[1024];
+      queue_throughput (workload, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, kib, 1024, 1),
+                        repeat);
+    }
+  else if (g_str_equal (workload, "joinable_queue"))
+    joinable_queue (repeat);
   else if (g_str_equal (workload, "lock_uncontended"))
     lock_uncontended (repeat);
   else if (g_str_equal (workload, "lock_contended"))

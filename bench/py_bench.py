@@ -43,6 +43,60 @@ def bench_start_join(mod, method, repeat):
     return statistics.median(per_proc_ms), "ms"
 
 
+# --- queues: one producer process -> the parent consuming ------------------------------------
+
+QUEUE_ITEMS = 20000
+
+
+def queue_producer(q, n, item):
+    for _ in range(n):
+        q.put(item)
+
+
+def joinable_worker(q, n):
+    for _ in range(n):
+        q.get()
+        q.task_done()
+
+
+def queue_throughput(mod, item, repeat):
+    """Items per second through a Queue from a child process to the parent."""
+    rates = []
+    for _ in range(repeat):
+        q = mod.Queue()
+        p = mod.Process(target=queue_producer, args=(q, QUEUE_ITEMS, item))
+        t0 = time.perf_counter()
+        p.start()
+        for _ in range(QUEUE_ITEMS):
+            q.get()
+        rates.append(QUEUE_ITEMS / (time.perf_counter() - t0))
+        p.join()
+    return statistics.median(rates), "items/s"
+
+
+def joinable_queue(mod, repeat):
+    """Items per second through a JoinableQueue, each acknowledged with task_done()."""
+    rates = []
+    for _ in range(repeat):
+        q = mod.JoinableQueue()
+        p = mod.Process(target=joinable_worker, args=(q, QUEUE_ITEMS))
+        p.start()
+        t0 = time.perf_counter()
+        for i in range(QUEUE_ITEMS):
+            q.put(i)
+        q.join()
+        rates.append(QUEUE_ITEMS / (time.perf_counter() - t0))
+        p.join()
+    return statistics.median(rates), "items/s"
+
+
+WORKLOADS = {
+    "queue_throughput_int": lambda mod, r: queue_throughput(mod, 12345, r),
+    "queue_throughput_1k": lambda mod, r: queue_throughput(mod, b"x" * 1024, r),
+    "joinable_queue": joinable_queue,
+}
+
+
 def lock_uncontended(mod, repeat):
     """Nanoseconds per uncontended acquire()+release() of a Lock."""
     lock = mod.Lock()
@@ -134,6 +188,7 @@ SYNC_WORKLOADS = {
     "lock_contended": lock_contended,
     "semaphore_pingpong": semaphore_pingpong,
 }
+WORKLOADS.update(SYNC_WORKLOADS)
 
 
 def main():
@@ -143,21 +198,17 @@ def main():
     ap.add_argument("--workload", required=True)
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
-
-    if args.workload in SYNC_WORKLOADS:
-        mod = importlib.import_module(args.impl)
-        value, unit = SYNC_WORKLOADS[args.workload](mod, max(1, args.repeat))
-        print(f"workload={args.workload} impl={args.impl} "
-              f"value={value:.4g} unit={unit}", flush=True)
-        return
+    mod = importlib.import_module(args.impl)
+    repeat = max(1, args.repeat)
 
     prefix = "process_start_join_"
     method = args.workload[len(prefix):]
-    if not args.workload.startswith(prefix) or method not in BATCH:
+    if args.workload.startswith(prefix) and method in BATCH:
+        value, unit = bench_start_join(mod, method, repeat)
+    elif args.workload in WORKLOADS:
+        value, unit = WORKLOADS[args.workload](mod, repeat)
+    else:
         sys.exit(f"py_bench: no Python counterpart for {args.workload!r}")
-
-    mod = importlib.import_module(args.impl)
-    value, unit = bench_start_join(mod, method, max(1, args.repeat))
     print(f"workload={args.workload} impl={args.impl} "
           f"value={value:.4g} unit={unit}", flush=True)
 

@@ -22,5 +22,6 @@
 #include "mp-event.h"
 #include "mp-condition.h"
 #include "mp-barrier.h"
+#include "mp-queue.h"
 
 #undef MP_INSIDE
