@@ -13,7 +13,9 @@
  * others went on to break and reset later ones.
  *
  * The action runs in the process of the last party to arrive, before the others are released,
- * as in Python. It is an MpCallable so that it can be sent to spawned processes with the handle.
+ * as in Python, with the word lock held (latecomers of the next generation wait for it). A
+ * process killed while it runs the action leaves the word lock taken: the others then hang in
+ * their timeout path. Python has the same exposure; a robust word lock would close it. It is an MpCallable so that it can be sent to spawned processes with the handle.
  */
 
 #include "config.h"
@@ -133,7 +135,9 @@ broken_error (GError **error, const char *why)
  *
  * Returns: a number from 0 to parties − 1, different for each party of a generation (the
  *   order of arrival); -1 with %MP_ERROR_BROKEN_BARRIER if the barrier is or gets broken —
- *   running out of time breaks it for everybody
+ *   running out of time breaks it for everybody. When the action fails, every party gets
+ *   %MP_ERROR_BROKEN_BARRIER, the one that ran it with the action's message (Python raises
+ *   the action's own exception there).
  */
 gint
 mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
