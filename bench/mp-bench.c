@@ -381,7 +381,7 @@ static void
 lock_contended (int repeat)
 {
   const int ops = 500000;
-  int r = MAX (repeat, 9);
+  int r = MAX (3 * repeat, 21);
   double *v = g_new (double, repeat);
   double *off = g_new (double, r), *normal = g_new (double, r);
   MpTraceLevel level = mp_trace_get_level ();
