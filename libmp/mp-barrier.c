@@ -13,15 +13,17 @@
  * others went on to break and reset later ones.
  *
  * The action runs in the process of the last party to arrive, before the others are released,
- * as in Python, with the word lock held (latecomers of the next generation wait for it). A
- * process killed while it runs the action leaves the word lock taken: the others then hang in
- * their timeout path. Python has the same exposure; a robust word lock would close it. It is an MpCallable so that it can be sent to spawned processes with the handle.
+ * as in Python, with the word lock held (latecomers of the next generation wait for it). The
+ * word lock is robust: if the process running the action is killed, the next process that
+ * needs the lock (a waiter whose time ran out, a new arrival) takes it over and breaks the
+ * generation, so nobody hangs (Python's does, its Condition's lock held by the dead). It is an MpCallable so that it can be sent to spawned processes with the handle.
  */
 
 #include "config.h"
 
 #include "mp-barrier.h"
 #include "mp-error.h"
+#include "mp-log-private.h"
 #include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
@@ -119,6 +121,21 @@ break_locked (MpSyncStats *st, BarrierWords *w)
     end_generation_locked (st, w, TRUE);
 }
 
+/* Takes the word lock. Taken over from a process that died holding it (running the action,
+ * say), the generation it was ending is broken: everybody waiting gets out. */
+static void
+barrier_lock (MpBarrier *self)
+{
+  if (_mp_word_lock (&self->w->lock))
+    {
+      _mp_subwarning ("barrier %" G_GUINT64_FORMAT ": a process died inside it; broken",
+                      self->sync.id);
+      __atomic_or_fetch (&self->sync.st->flags, FLAG_BROKEN, __ATOMIC_RELAXED);
+      if (self->sync.st->count > 0)
+        end_generation_locked (self->sync.st, self->w, TRUE);
+    }
+}
+
 static gint
 broken_error (GError **error, const char *why)
 {
@@ -155,7 +172,7 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
   deadline = _mp_deadline_ns (timeout_us);
   t0 = _mp_monotonic_ns ();
 
-  _mp_word_lock (&self->w->lock);
+  barrier_lock (self);
   if (__atomic_load_n (&st->flags, __ATOMIC_RELAXED) & FLAG_BROKEN)
     {
       _mp_word_unlock (&self->w->lock);
@@ -197,7 +214,7 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
 
       if (left == 0)
         {
-          _mp_word_lock (&self->w->lock);
+          barrier_lock (self);
           if (__atomic_load_n (&st->generation, __ATOMIC_RELAXED) == gen)
             break_locked (st, self->w);
           _mp_word_unlock (&self->w->lock);
@@ -228,7 +245,7 @@ void
 mp_barrier_abort (MpBarrier *self)
 {
   g_return_if_fail (self != NULL);
-  _mp_word_lock (&self->w->lock);
+  barrier_lock (self);
   break_locked (self->sync.st, self->w);
   _mp_word_unlock (&self->w->lock);
 }
@@ -246,7 +263,7 @@ mp_barrier_reset (MpBarrier *self)
 
   g_return_if_fail (self != NULL);
   st = self->sync.st;
-  _mp_word_lock (&self->w->lock);
+  barrier_lock (self);
   if (st->count > 0)
     end_generation_locked (st, self->w, TRUE);
   __atomic_and_fetch (&st->flags, ~FLAG_BROKEN, __ATOMIC_RELAXED);

@@ -116,8 +116,9 @@ gboolean  _mp_word_sem_acquire  (uint32_t      *value,
 void      _mp_word_sem_release  (uint32_t      *value,
                                  uint32_t      *nwaiters,
                                  uint32_t       n);
-/* A short-term mutex (0 free, 1 locked, 2 contended) for a few lines of bookkeeping. */
-void      _mp_word_lock         (uint32_t      *word);
+/* A short-term mutex for a few lines of bookkeeping. Robust: TRUE when it was taken over from
+ * a holder that died in the middle, whose bookkeeping may be half done. */
+gboolean  _mp_word_lock         (uint32_t      *word);
 void      _mp_word_unlock       (uint32_t      *word);
 
 G_END_DECLS

@@ -394,25 +394,46 @@ _mp_word_sem_release (uint32_t *value, uint32_t *nwaiters, uint32_t n)
     _mp_futex_wake (value, (int) MIN (n, (uint32_t) G_MAXINT));
 }
 
-void
+/* The holder's thread id, or'ed with WORD_WAITERS when somebody may sleep: like MpLock's word,
+ * so that a holder that died is recognized and its lock taken over. */
+#define WORD_WAITERS 0x80000000u
+#define WORD_TID_MASK 0x7fffffffu
+#define WORD_RECHECK_NS (G_GINT64_CONSTANT (200) * 1000 * 1000)
+
+gboolean
 _mp_word_lock (uint32_t *word)
 {
+  uint32_t self = (uint32_t) _mp_sync_self_tid ();
   uint32_t c = 0;
 
-  if (__atomic_compare_exchange_n (word, &c, 1, FALSE, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-    return;
-  if (c != 2)
-    c = __atomic_exchange_n (word, 2, __ATOMIC_ACQUIRE);
-  while (c != 0)
+  if (__atomic_compare_exchange_n (word, &c, self, FALSE, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return FALSE;
+  for (;;)
     {
-      (void) _mp_futex_wait (word, 2, -1);
-      c = __atomic_exchange_n (word, 2, __ATOMIC_ACQUIRE);
+      if (c == 0)
+        {
+          if (__atomic_compare_exchange_n (word, &c, self | WORD_WAITERS, FALSE, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED))
+            return FALSE;
+          continue;
+        }
+      if (!(c & WORD_WAITERS) &&
+          !__atomic_compare_exchange_n (word, &c, c | WORD_WAITERS, FALSE, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        continue;
+      c |= WORD_WAITERS;
+      if (_mp_futex_wait (word, c, WORD_RECHECK_NS) == ETIMEDOUT &&
+          _mp_pid_is_dead ((pid_t) (c & WORD_TID_MASK)) &&
+          __atomic_compare_exchange_n (word, &c, self | WORD_WAITERS, FALSE, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED))
+        return TRUE;
+      c = __atomic_load_n (word, __ATOMIC_RELAXED);
     }
 }
 
 void
 _mp_word_unlock (uint32_t *word)
 {
-  if (__atomic_exchange_n (word, 0, __ATOMIC_RELEASE) == 2)
+  if (__atomic_exchange_n (word, 0, __ATOMIC_RELEASE) & WORD_WAITERS)
     _mp_futex_wake (word, 1);
 }

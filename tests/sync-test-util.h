@@ -134,24 +134,32 @@ shared_wait_at_least (gint64 *v, int i, gint64 want, gint64 timeout_us)
 
 /* ---- children ------------------------------------------------------------------------------ */
 
-/* Starts func(args) in a child of the current start method; the shared page's fd is fd 0 of
- * its list when `shared` is given. */
+/* Starts func(args) in a child of the current start method, with the fds of `fds`. */
 static G_GNUC_UNUSED MpProcess *
-start_child (MpFunc func, GVariant *args, Shared *shared)
+start_child_fds (MpFunc func, GVariant *args, GUnixFDList *fds)
 {
-  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
   g_autoptr(MpCallable) c = NULL;
   g_autoptr(GError) error = NULL;
   MpProcess *p;
 
-  if (shared != NULL)
-    assert_int_equal (g_unix_fd_list_append (fds, shared->fd, NULL), 0);
   c = mp_callable_new_with_fds (func, args, fds);
   p = mp_context_process_new (mp_get_context (method, NULL), c);
   assert_non_null (p);
   if (!mp_process_start (p, &error))
     fail_msg ("start: %s", error->message);
   return p;
+}
+
+/* Starts func(args) in a child of the current start method; the shared page's fd is fd 0 of
+ * its list when `shared` is given. */
+static G_GNUC_UNUSED MpProcess *
+start_child (MpFunc func, GVariant *args, Shared *shared)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+
+  if (shared != NULL)
+    assert_int_equal (g_unix_fd_list_append (fds, shared->fd, NULL), 0);
+  return start_child_fds (func, args, fds);
 }
 
 /* Joins (bounded) and returns the exit code; drops the process. */

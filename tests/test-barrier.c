@@ -10,17 +10,18 @@
 #define CYCLES 1000
 #define CYCLE_SLOTS 100    /* slot CYCLE_SLOTS + c: the indices of cycle c, as bits */
 
-/* The action: (shared fd, fail). Counts its runs in slot 1, or fails. Runs in whichever
- * process arrives last. */
+enum { ACTION_COUNT, ACTION_FAIL, ACTION_HANG };
+
+/* The action: (shared fd, mode). Counts its runs in slot 1, or fails, or (ACTION_HANG, while
+ * slot 5 is set) writes its pid to slot 4 and hangs. Runs in whichever process arrives last. */
 static GVariant *
 barrier_action (GVariant *args, GUnixFDList *fds, GError **error)
 {
-  gint32 fd_index;
-  gboolean fail;
+  gint32 fd_index, mode;
   gint64 *shared;
 
-  g_variant_get (args, "(hb)", &fd_index, &fail);
-  if (fail)
+  g_variant_get (args, "(hi)", &fd_index, &mode);
+  if (mode == ACTION_FAIL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "the action says no");
       return NULL;
@@ -31,13 +32,19 @@ barrier_action (GVariant *args, GUnixFDList *fds, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot map the shared page");
       return NULL;
     }
+  if (mode == ACTION_HANG && shared_get (shared, 5) != 0)
+    {
+      shared_set (shared, 4, getpid ());
+      for (;;)
+        pause ();
+    }
   shared_add (shared, 1, 1);
   munmap (shared, SHARED_SLOTS * sizeof (gint64));
   return NULL;
 }
 
 static MpBarrier *
-barrier_new (guint parties, Shared *shared, gboolean fail, gint64 timeout)
+barrier_new (guint parties, Shared *shared, int mode, gint64 timeout)
 {
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
   g_autoptr(MpCallable) action = NULL;
@@ -46,22 +53,42 @@ barrier_new (guint parties, Shared *shared, gboolean fail, gint64 timeout)
   if (shared != NULL)
     {
       assert_int_equal (g_unix_fd_list_append (fds, shared->fd, NULL), 0);
-      action = mp_callable_new_with_fds (barrier_action, g_variant_new ("(hb)", 0, fail), fds);
+      action = mp_callable_new_with_fds (barrier_action, g_variant_new ("(hi)", 0, mode), fds);
     }
   barrier = mp_barrier_new (parties, action, timeout, NULL);
   assert_non_null (barrier);
   return barrier;
 }
 
-static GVariant *
-handle_of (MpBarrier *barrier)
+/* A handle for children started with fds_for_children(): the action's fd (the shared page
+ * again) travels in the same list, after the shared page's own fd 0. */
+typedef struct
+{
+  GVariant    *h;
+  GUnixFDList *fds;
+} Handle;
+
+static Handle
+handle_of (MpBarrier *barrier, Shared *shared)
 {
   g_autoptr(GError) error = NULL;
-  GVariant *h = mp_barrier_serialize (barrier, NULL, &error);
+  Handle handle = { NULL, g_unix_fd_list_new () };
 
-  assert_non_null (h);
-  return g_variant_ref_sink (h);
+  assert_int_equal (g_unix_fd_list_append (handle.fds, shared->fd, NULL), 0);
+  handle.h = mp_barrier_serialize (barrier, handle.fds, &error);
+  assert_non_null (handle.h);
+  g_variant_ref_sink (handle.h);
+  return handle;
 }
+
+static void
+handle_clear (Handle *handle)
+{
+  g_clear_pointer (&handle->h, g_variant_unref);
+  g_clear_object (&handle->fds);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Handle, handle_clear)
 
 /* ---- children (no asserts: exit codes) ------------------------------------------------------- */
 
@@ -117,6 +144,25 @@ child_barrier_broken (GVariant *args, GUnixFDList *fds, GError **error)
   return g_variant_new_int32 (0);
 }
 
+/* (handle): arrives once somebody waits, so that it is the last and runs the action. */
+static GVariant *
+child_barrier_last (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) h = NULL;
+  g_autoptr(MpBarrier) barrier = NULL;
+  gint64 deadline = g_get_monotonic_time () + WAIT_LONG;
+
+  g_variant_get (args, "(@" HANDLE_TYPE ")", &h);
+  CHILD_CHECK ((barrier = mp_barrier_deserialize (h, fds, NULL)) != NULL, 3);
+  while (mp_barrier_get_n_waiting (barrier) < 1)
+    {
+      CHILD_CHECK (g_get_monotonic_time () < deadline, 4);
+      g_usleep (200);
+    }
+  (void) mp_barrier_wait (barrier, WAIT_LONG, NULL);
+  return g_variant_new_int32 (0);
+}
+
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 static gboolean
@@ -134,15 +180,15 @@ wait_n_waiting (MpBarrier *barrier, guint n)
 }
 
 static MpProcess *
-start_broken_child (GVariant *h, Shared *shared, gint64 timeout)
+start_broken_child (Handle *h, gint64 timeout)
 {
-  return start_child (child_barrier_broken, g_variant_new ("(@" HANDLE_TYPE "hx)", h, 0, timeout),
-                      shared);
+  return start_child_fds (child_barrier_broken,
+                          g_variant_new ("(@" HANDLE_TYPE "hx)", h->h, 0, timeout), h->fds);
 }
 
 /* The barrier of `parties` goes through one whole cycle: parties − 1 children and us. */
 static void
-check_one_cycle (MpBarrier *barrier, GVariant *h, Shared *shared, guint parties)
+check_one_cycle (MpBarrier *barrier, Handle *h, Shared *shared, guint parties)
 {
   MpProcess *p[PARTIES];
   g_autoptr(GError) error = NULL;
@@ -150,8 +196,8 @@ check_one_cycle (MpBarrier *barrier, GVariant *h, Shared *shared, guint parties)
 
   memset (shared->v, 0, SHARED_SLOTS * sizeof (gint64));
   for (guint i = 0; i + 1 < parties; i++)
-    p[i] = start_child (child_barrier_cycles,
-                        g_variant_new ("(@" HANDLE_TYPE "hib)", h, 0, 1, FALSE), shared);
+    p[i] = start_child_fds (child_barrier_cycles,
+                            g_variant_new ("(@" HANDLE_TYPE "hib)", h->h, 0, 1, FALSE), h->fds);
   index = mp_barrier_wait (barrier, WAIT_LONG, &error);
   assert_null (error);
   assert_true (index >= 0 && (guint) index < parties);
@@ -177,14 +223,14 @@ test_barrier_basic (void **state)
   g_clear_error (&error);
 
   /* One party: never waits; the action runs every time. */
-  one = barrier_new (1, &shared, FALSE, MP_TIMEOUT_INFINITE);
+  one = barrier_new (1, &shared, ACTION_COUNT, MP_TIMEOUT_INFINITE);
   assert_int_equal (mp_barrier_get_parties (one), 1);
   for (int i = 0; i < 3; i++)
     assert_int_equal (mp_barrier_wait (one, 0, &error), 0);
   assert_int_equal (shared_get (shared.v, 1), 3);
 
   /* The barrier's own timeout; running out breaks it. */
-  two = barrier_new (2, NULL, FALSE, 200 * 1000);
+  two = barrier_new (2, NULL, ACTION_COUNT, 200 * 1000);
   assert_int_equal (mp_barrier_get_n_waiting (two), 0);
   assert_false (mp_barrier_get_broken (two));
   t0 = g_get_monotonic_time ();
@@ -221,15 +267,15 @@ static void
 test_barrier_cycles (void **state)
 {
   Shared shared = shared_new ();
-  g_autoptr(MpBarrier) barrier = barrier_new (PARTIES, &shared, FALSE, MP_TIMEOUT_INFINITE);
-  g_autoptr(GVariant) h = handle_of (barrier);
+  g_autoptr(MpBarrier) barrier = barrier_new (PARTIES, &shared, ACTION_COUNT, MP_TIMEOUT_INFINITE);
+  g_auto(Handle) h = handle_of (barrier, &shared);
   MpSyncStats *st = stats_of (barrier);
   MpProcess *p[PARTIES];
   gint64 t0 = g_get_monotonic_time ();
 
   for (int i = 0; i < PARTIES; i++)
-    p[i] = start_child (child_barrier_cycles,
-                        g_variant_new ("(@" HANDLE_TYPE "hib)", h, 0, CYCLES, TRUE), &shared);
+    p[i] = start_child_fds (child_barrier_cycles,
+                            g_variant_new ("(@" HANDLE_TYPE "hib)", h.h, 0, CYCLES, TRUE), h.fds);
   for (int i = 0; i < PARTIES; i++)
     assert_int_equal (join_child (p[i]), 0);
   print_message ("# %d processes x %d cycles: %.1f ms\n", PARTIES, CYCLES,
@@ -248,14 +294,14 @@ test_barrier_cycles (void **state)
 static void
 test_barrier_timeout (void **state)
 {
-  g_autoptr(MpBarrier) barrier = barrier_new (3, NULL, FALSE, MP_TIMEOUT_INFINITE);
-  g_autoptr(GVariant) h = handle_of (barrier);
-  g_autoptr(GError) error = NULL;
   Shared shared = shared_new ();
+  g_autoptr(MpBarrier) barrier = barrier_new (3, NULL, ACTION_COUNT, MP_TIMEOUT_INFINITE);
+  g_auto(Handle) h = handle_of (barrier, &shared);
+  g_autoptr(GError) error = NULL;
   MpProcess *p;
   gint64 t0, dt;
 
-  p = start_broken_child (h, &shared, WAIT_LONG);
+  p = start_broken_child (&h, WAIT_LONG);
   assert_true (wait_n_waiting (barrier, 1));
   t0 = g_get_monotonic_time ();
   assert_int_equal (mp_barrier_wait (barrier, 200 * 1000, &error), -1);
@@ -268,21 +314,21 @@ test_barrier_timeout (void **state)
 
   mp_barrier_reset (barrier);
   assert_false (mp_barrier_get_broken (barrier));
-  check_one_cycle (barrier, h, &shared, 3);
+  check_one_cycle (barrier, &h, &shared, 3);
   shared_free (&shared);
 }
 
 static void
 test_barrier_abort (void **state)
 {
-  g_autoptr(MpBarrier) barrier = barrier_new (3, NULL, FALSE, MP_TIMEOUT_INFINITE);
-  g_autoptr(GVariant) h = handle_of (barrier);
-  g_autoptr(GError) error = NULL;
   Shared shared = shared_new ();
+  g_autoptr(MpBarrier) barrier = barrier_new (3, NULL, ACTION_COUNT, MP_TIMEOUT_INFINITE);
+  g_auto(Handle) h = handle_of (barrier, &shared);
+  g_autoptr(GError) error = NULL;
   MpProcess *p[2];
 
   for (int i = 0; i < 2; i++)
-    p[i] = start_broken_child (h, &shared, WAIT_LONG);
+    p[i] = start_broken_child (&h, WAIT_LONG);
   assert_true (wait_n_waiting (barrier, 2));
   mp_barrier_abort (barrier);
   for (int i = 0; i < 2; i++)
@@ -291,7 +337,7 @@ test_barrier_abort (void **state)
   assert_int_equal (mp_barrier_wait (barrier, WAIT_LONG, &error), -1);
   assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_BROKEN_BARRIER));
   mp_barrier_reset (barrier);
-  check_one_cycle (barrier, h, &shared, 3);
+  check_one_cycle (barrier, &h, &shared, 3);
   shared_free (&shared);
 }
 
@@ -299,17 +345,17 @@ test_barrier_abort (void **state)
 static void
 test_barrier_reset_while_waiting (void **state)
 {
-  g_autoptr(MpBarrier) barrier = barrier_new (2, NULL, FALSE, MP_TIMEOUT_INFINITE);
-  g_autoptr(GVariant) h = handle_of (barrier);
   Shared shared = shared_new ();
+  g_autoptr(MpBarrier) barrier = barrier_new (2, NULL, ACTION_COUNT, MP_TIMEOUT_INFINITE);
+  g_auto(Handle) h = handle_of (barrier, &shared);
   MpProcess *p;
 
-  p = start_broken_child (h, &shared, WAIT_LONG);
+  p = start_broken_child (&h, WAIT_LONG);
   assert_true (wait_n_waiting (barrier, 1));
   mp_barrier_reset (barrier);
   assert_int_equal (join_child (p), 0);
   assert_false (mp_barrier_get_broken (barrier));
-  check_one_cycle (barrier, h, &shared, 2);
+  check_one_cycle (barrier, &h, &shared, 2);
   shared_free (&shared);
 }
 
@@ -319,12 +365,12 @@ static void
 test_barrier_failing_action (void **state)
 {
   Shared shared = shared_new ();
-  g_autoptr(MpBarrier) barrier = barrier_new (2, &shared, TRUE, MP_TIMEOUT_INFINITE);
-  g_autoptr(GVariant) h = handle_of (barrier);
+  g_autoptr(MpBarrier) barrier = barrier_new (2, &shared, ACTION_FAIL, MP_TIMEOUT_INFINITE);
+  g_auto(Handle) h = handle_of (barrier, &shared);
   g_autoptr(GError) error = NULL;
   MpProcess *p;
 
-  p = start_broken_child (h, &shared, WAIT_LONG);
+  p = start_broken_child (&h, WAIT_LONG);
   assert_true (wait_n_waiting (barrier, 1));
   /* We arrive last: the action runs here. */
   assert_int_equal (mp_barrier_wait (barrier, WAIT_LONG, &error), -1);
@@ -341,29 +387,29 @@ test_barrier_failing_action (void **state)
 static void
 test_barrier_party_died (void **state)
 {
-  g_autoptr(MpBarrier) barrier = barrier_new (3, NULL, FALSE, MP_TIMEOUT_INFINITE);
-  g_autoptr(GVariant) h = handle_of (barrier);
-  g_autoptr(GError) error = NULL;
   Shared shared = shared_new ();
+  g_autoptr(MpBarrier) barrier = barrier_new (3, NULL, ACTION_COUNT, MP_TIMEOUT_INFINITE);
+  g_auto(Handle) h = handle_of (barrier, &shared);
+  g_autoptr(GError) error = NULL;
   MpProcess *victim, *other;
   gint64 t0, dt;
   gint index;
 
-  victim = start_broken_child (h, &shared, MP_TIMEOUT_INFINITE);
+  victim = start_broken_child (&h, MP_TIMEOUT_INFINITE);
   assert_true (wait_n_waiting (barrier, 1));
   assert_true (mp_process_kill (victim, NULL));
   assert_int_equal (join_child (victim), -SIGKILL);
 
   /* Its arrival stands: the two others complete the cycle. */
-  other = start_child (child_barrier_cycles,
-                       g_variant_new ("(@" HANDLE_TYPE "hib)", h, 0, 1, FALSE), &shared);
+  other = start_child_fds (child_barrier_cycles,
+                           g_variant_new ("(@" HANDLE_TYPE "hib)", h.h, 0, 1, FALSE), h.fds);
   index = mp_barrier_wait (barrier, WAIT_LONG, &error);
   assert_null (error);
   assert_true (index >= 1 && index <= 2);
   assert_int_equal (join_child (other), 0);
 
   /* The next cycle it never reaches. */
-  other = start_broken_child (h, &shared, 500 * 1000);
+  other = start_broken_child (&h, 500 * 1000);
   assert_true (wait_n_waiting (barrier, 1));
   t0 = g_get_monotonic_time ();
   assert_int_equal (mp_barrier_wait (barrier, 500 * 1000, &error), -1);
@@ -375,7 +421,52 @@ test_barrier_party_died (void **state)
   assert_true (mp_barrier_get_broken (barrier));
 
   mp_barrier_reset (barrier);
-  check_one_cycle (barrier, h, &shared, 3);
+  check_one_cycle (barrier, &h, &shared, 3);
+  shared_free (&shared);
+}
+
+/* Kills the process whose pid appears in slot 4. */
+static gpointer
+thread_kill_action_runner (gpointer data)
+{
+  gint64 *shared = data;
+  gint64 deadline = g_get_monotonic_time () + WAIT_LONG;
+
+  while (shared_get (shared, 4) == 0 && g_get_monotonic_time () < deadline)
+    g_usleep (200);
+  if (shared_get (shared, 4) != 0)
+    kill ((pid_t) shared_get (shared, 4), SIGKILL);
+  return NULL;
+}
+
+/* The process running the action is killed, holding the barrier's own lock: the others are
+ * not stuck behind it. */
+static void
+test_barrier_action_killed (void **state)
+{
+  Shared shared = shared_new ();
+  g_autoptr(MpBarrier) barrier = barrier_new (2, &shared, ACTION_HANG, MP_TIMEOUT_INFINITE);
+  g_auto(Handle) h = handle_of (barrier, &shared);
+  g_autoptr(GError) error = NULL;
+  MpProcess *last;
+  GThread *killer;
+  gint64 t0, dt;
+
+  shared_set (shared.v, 5, 1);
+  killer = g_thread_new ("killer", thread_kill_action_runner, shared.v);
+  last = start_child_fds (child_barrier_last, g_variant_new ("(@" HANDLE_TYPE ")", h.h), h.fds);
+  t0 = g_get_monotonic_time ();
+  assert_int_equal (mp_barrier_wait (barrier, 500 * 1000, &error), -1);
+  dt = g_get_monotonic_time () - t0;
+  g_thread_join (killer);
+  assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_BROKEN_BARRIER));
+  assert_true (dt <= 10 * G_USEC_PER_SEC);
+  assert_int_equal (join_child (last), -SIGKILL);
+  assert_true (mp_barrier_get_broken (barrier));
+
+  mp_barrier_reset (barrier);
+  check_one_cycle (barrier, &h, &shared, 2);
+  assert_int_equal (shared_get (shared.v, 1), 1);
   shared_free (&shared);
 }
 
@@ -395,6 +486,8 @@ main (int argc, char **argv)
     ACROSS (fork),
     ACROSS (spawn),
     FOR_METHOD (test_barrier_timeout, forkserver),
+    FOR_METHOD (test_barrier_action_killed, fork),
+    FOR_METHOD (test_barrier_action_killed, spawn),
   };
 
   mp_init (&argc, &argv);
