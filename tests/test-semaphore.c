@@ -47,7 +47,7 @@ child_sem_acquire (GVariant *args, GUnixFDList *fds, GError **error)
   CHILD_CHECK ((shared = shared_map (fds, fd_index)) != NULL, 2);
   CHILD_CHECK ((sem = mp_semaphore_deserialize (h, fds, NULL)) != NULL, 3);
   shared_add (shared, 1, 1);
-  CHILD_CHECK (mp_semaphore_acquire (sem, WAIT_LONG, NULL), 4);
+  CHILD_CHECK (mp_semaphore_acquire (sem, MP_TIMEOUT_INFINITE, NULL), 4);
   shared_add (shared, 0, 1);
   return g_variant_new_int32 (0);
 }
