@@ -6,11 +6,15 @@
  * workloads mirror bench/py_bench.py so bench/run can put them side by side.
  */
 
+#include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <mp.h>
@@ -236,6 +240,333 @@ joinable_queue (int repeat)
   g_free (v);
 }
 
+/* ---- pipes: libmp, and a raw socketpair as the floor ---------------------------------------- */
+
+#define PINGPONG_MESSAGE 64
+#define PINGPONG_BATCH 20000
+#define BULK_MESSAGE (1 << 20)
+#define BULK_BATCH 200
+
+static void
+die (const char *what, GError *error)
+{
+  fprintf (stderr, "mp-bench: %s: %s\n", what, error ? error->message : g_strerror (errno));
+  exit (1);
+}
+
+/* Child: echoes every message until an empty one. */
+static GVariant *
+pipe_echo_target (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(MpConnection) c = mp_connection_deserialize (handle, fds, error);
+
+  if (c == NULL)
+    return g_variant_new_int32 (2);
+  for (;;)
+    {
+      g_autoptr(GBytes) m = mp_connection_recv_bytes (c, -1, error);
+      gsize len;
+      gconstpointer data;
+
+      if (m == NULL)
+        return g_variant_new_int32 (3);
+      data = g_bytes_get_data (m, &len);
+      if (len == 0)
+        return g_variant_new_int32 (0);
+      if (!mp_connection_send_bytes (c, data, len, 0, -1, error))
+        return g_variant_new_int32 (4);
+    }
+}
+
+/* Child: takes BULK_BATCH messages, answers "ok", again, until an empty one. */
+static GVariant *
+pipe_sink_target (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(MpConnection) c = mp_connection_deserialize (handle, fds, error);
+
+  if (c == NULL)
+    return g_variant_new_int32 (2);
+  for (;;)
+    {
+      for (int i = 0; i < BULK_BATCH; i++)
+        {
+          g_autoptr(GBytes) m = mp_connection_recv_bytes (c, -1, error);
+          if (m == NULL)
+            return g_variant_new_int32 (3);
+          if (g_bytes_get_size (m) == 0)
+            return g_variant_new_int32 (0);
+        }
+      if (!mp_connection_send_bytes (c, "ok", 2, 0, -1, error))
+        return g_variant_new_int32 (4);
+    }
+}
+
+static MpProcess *
+start_pipe_child (MpFunc func, MpConnection **parent_end)
+{
+  g_autoptr(MpConnection) child_end = NULL;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(MpCallable) target = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariant *handle;
+  MpProcess *p;
+
+  if (!mp_pipe (TRUE, parent_end, &child_end, &error))
+    die ("pipe", error);
+  handle = mp_connection_serialize (child_end, fds, &error);
+  target = mp_callable_new_with_fds (func, g_variant_new_tuple (&handle, 1), fds);
+  /* fork, as Python's default on Linux before 3.14 and multiprocess's. */
+  p = mp_context_process_new (mp_get_context ("fork", NULL), target);
+  if (!mp_process_start (p, &error))
+    die ("start", error);
+  return p;
+}
+
+static void
+stop_pipe_child (MpProcess *p, MpConnection *c)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!mp_connection_send_bytes (c, "", 0, 0, -1, &error) ||
+      !mp_process_join (p, MP_TIMEOUT_INFINITE, &error))
+    die ("stop", error);
+  g_object_unref (p);
+}
+
+static void
+read_exact (int fd, void *buf, size_t len)
+{
+  char *p = buf;
+
+  while (len > 0)
+    {
+      ssize_t n = read (fd, p, len);
+      if (n <= 0)
+        {
+          if (n < 0 && errno == EINTR)
+            continue;
+          die ("read", NULL);
+        }
+      p += n;
+      len -= (size_t) n;
+    }
+}
+
+static void
+write_exact (int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n <= 0)
+        {
+          if (n < 0 && errno == EINTR)
+            continue;
+          die ("write", NULL);
+        }
+      p += n;
+      len -= (size_t) n;
+    }
+}
+
+/* A forked child on a plain socket pair: same framing, fixed buffers, no library. */
+static pid_t
+start_raw_child (int *parent_fd, gboolean bulk)
+{
+  int sv[2];
+  pid_t pid;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    die ("socketpair", NULL);
+  pid = fork ();
+  if (pid < 0)
+    die ("fork", NULL);
+  if (pid == 0)
+    {
+      static char buf[4 + BULK_MESSAGE];
+      close (sv[0]);
+      for (int count = 1;; count++)
+        {
+          guint32 be;
+          size_t len;
+
+          read_exact (sv[1], &be, 4);
+          len = GUINT32_FROM_BE (be);
+          if (len == 0 || len > BULK_MESSAGE)
+            _exit (0);
+          read_exact (sv[1], buf + 4, len);
+          if (!bulk)
+            {
+              memcpy (buf, &be, 4);
+              write_exact (sv[1], buf, 4 + len);
+            }
+          else if (count % BULK_BATCH == 0)
+            write_exact (sv[1], "\0\0\0\2ok", 6);
+        }
+    }
+  close (sv[1]);
+  *parent_fd = sv[0];
+  return pid;
+}
+
+static void
+stop_raw_child (int fd, pid_t pid)
+{
+  int status;
+
+  write_exact (fd, "\0\0\0\0", 4);
+  close (fd);
+  waitpid (pid, &status, 0);
+}
+
+static double
+libmp_pingpong_us (MpConnection *c, int n)
+{
+  char msg[PINGPONG_MESSAGE];
+  gint64 t0;
+
+  memset (msg, 'x', sizeof msg);
+  t0 = g_get_monotonic_time ();
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) reply = NULL;
+
+      if (!mp_connection_send_bytes (c, msg, sizeof msg, 0, -1, &error) ||
+          !(reply = mp_connection_recv_bytes (c, -1, &error)))
+        die ("pingpong", error);
+    }
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static double
+raw_pingpong_us (int fd, int n)
+{
+  char buf[4 + PINGPONG_MESSAGE];
+  guint32 be = GUINT32_TO_BE (PINGPONG_MESSAGE);
+  gint64 t0;
+
+  memcpy (buf, &be, 4);
+  memset (buf + 4, 'x', PINGPONG_MESSAGE);
+  t0 = g_get_monotonic_time ();
+  for (int i = 0; i < n; i++)
+    {
+      write_exact (fd, buf, sizeof buf);
+      read_exact (fd, buf, sizeof buf);
+    }
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+/* With one_cpu, parent and children share one CPU (children inherit the mask), so a round
+ * trip costs the software path and two context switches rather than two cross-CPU wakeups,
+ * whose latency (tens of microseconds in a VM) would hide the differences between
+ * implementations. */
+static void
+pipe_pingpong (int repeat, gboolean one_cpu)
+{
+  g_autoptr(MpConnection) c = NULL;
+  const char *name = one_cpu ? "pipe_pingpong_1cpu" : "pipe_pingpong";
+  cpu_set_t saved, one;
+  MpProcess *p;
+  double *v = g_new (double, repeat);
+  int fd;
+  pid_t pid;
+
+  if (one_cpu)
+    {
+      if (sched_getaffinity (0, sizeof saved, &saved) < 0)
+        die ("sched_getaffinity", NULL);
+      CPU_ZERO (&one);
+      for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET (cpu, &saved))
+          {
+            CPU_SET (cpu, &one);
+            break;
+          }
+      if (sched_setaffinity (0, sizeof one, &one) < 0)
+        die ("sched_setaffinity", NULL);
+    }
+  p = start_pipe_child (pipe_echo_target, &c);
+
+  libmp_pingpong_us (c, 1000);
+  for (int r = 0; r < repeat; r++)
+    v[r] = libmp_pingpong_us (c, PINGPONG_BATCH);
+  stop_pipe_child (p, c);
+  printf ("workload=%s impl=libmp value=%.4g unit=us\n", name, median (v, repeat));
+
+  pid = start_raw_child (&fd, FALSE);
+  raw_pingpong_us (fd, 1000);
+  for (int r = 0; r < repeat; r++)
+    v[r] = raw_pingpong_us (fd, PINGPONG_BATCH);
+  stop_raw_child (fd, pid);
+  printf ("workload=%s impl=raw_c value=%.4g unit=us\n", name, median (v, repeat));
+  g_free (v);
+  if (one_cpu)
+    (void) sched_setaffinity (0, sizeof saved, &saved);
+}
+
+static double
+libmp_bulk_gbps (MpConnection *c, const guint8 *msg)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) ack = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (int i = 0; i < BULK_BATCH; i++)
+    if (!mp_connection_send_bytes (c, msg, BULK_MESSAGE, 0, -1, &error))
+      die ("bulk", error);
+  if (!(ack = mp_connection_recv_bytes (c, -1, &error)))
+    die ("bulk ack", error);
+  return (double) BULK_BATCH * BULK_MESSAGE / ((double) (g_get_monotonic_time () - t0) * 1000.0);
+}
+
+static double
+raw_bulk_gbps (int fd, guint8 *framed)
+{
+  char ack[6];
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (int i = 0; i < BULK_BATCH; i++)
+    write_exact (fd, framed, 4 + BULK_MESSAGE);
+  read_exact (fd, ack, sizeof ack);
+  return (double) BULK_BATCH * BULK_MESSAGE / ((double) (g_get_monotonic_time () - t0) * 1000.0);
+}
+
+static void
+pipe_bulk_1mib (int repeat)
+{
+  g_autoptr(MpConnection) c = NULL;
+  g_autofree guint8 *framed = g_malloc (4 + BULK_MESSAGE);
+  guint32 be = GUINT32_TO_BE (BULK_MESSAGE);
+  MpProcess *p;
+  double *v = g_new (double, repeat);
+  int fd;
+  pid_t pid;
+
+  memcpy (framed, &be, 4);
+  for (int i = 0; i < BULK_MESSAGE; i++)
+    framed[4 + i] = (guint8) i;
+
+  p = start_pipe_child (pipe_sink_target, &c);
+  libmp_bulk_gbps (c, framed + 4);
+  for (int r = 0; r < repeat; r++)
+    v[r] = libmp_bulk_gbps (c, framed + 4);
+  stop_pipe_child (p, c);
+  printf ("workload=pipe_bulk_1mib impl=libmp value=%.4g unit=GB/s\n", median (v, repeat));
+
+  pid = start_raw_child (&fd, TRUE);
+  raw_bulk_gbps (fd, framed);
+  for (int r = 0; r < repeat; r++)
+    v[r] = raw_bulk_gbps (fd, framed);
+  stop_raw_child (fd, pid);
+  printf ("workload=pipe_bulk_1mib impl=raw_c value=%.4g unit=GB/s\n", median (v, repeat));
+  g_free (v);
+}
+
 /* ---- synchronization ------------------------------------------------------------------------ */
 
 static guint64
@@ -245,13 +576,6 @@ now_ns (void)
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (guint64) ts.tv_sec * 1000000000u + (guint64) ts.tv_nsec;
-}
-
-static void
-die (const char *what, GError *error)
-{
-  fprintf (stderr, "mp-bench: %s: %s\n", what, error ? error->message : "failed");
-  exit (1);
 }
 
 /* Nanoseconds per uncontended acquire+release. */
@@ -515,6 +839,12 @@ main (int argc, char **argv)
     }
   else if (g_str_equal (workload, "joinable_queue"))
     joinable_queue (repeat);
+  else if (g_str_equal (workload, "pipe_pingpong"))
+    pipe_pingpong (repeat, FALSE);
+  else if (g_str_equal (workload, "pipe_pingpong_1cpu"))
+    pipe_pingpong (repeat, TRUE);
+  else if (g_str_equal (workload, "pipe_bulk_1mib"))
+    pipe_bulk_1mib (repeat);
   else if (g_str_equal (workload, "lock_uncontended"))
     lock_uncontended (repeat);
   else if (g_str_equal (workload, "lock_contended"))

@@ -7,6 +7,7 @@ cannot take the runner down); prints lines in the same format as mp-bench:
 """
 import argparse
 import importlib
+import os
 import statistics
 import sys
 import time
@@ -90,10 +91,95 @@ def joinable_queue(mod, repeat):
     return statistics.median(rates), "items/s"
 
 
+# Pipe workloads (fork, Python's default on Linux before 3.14 and multiprocess's). The child
+# functions are module-level so they would also work under spawn.
+PINGPONG_MESSAGE = b"x" * 64
+PINGPONG_BATCH = 20000
+BULK_MESSAGE = bytes(range(256)) * 4096   # 1 MiB
+BULK_BATCH = 200
+
+
+def pipe_echo(conn):
+    while True:
+        m = conn.recv_bytes()
+        if not m:
+            return
+        conn.send_bytes(m)
+
+
+def pipe_sink(conn):
+    while True:
+        for _ in range(BULK_BATCH):
+            if not conn.recv_bytes():
+                return
+        conn.send_bytes(b"ok")
+
+
+def start_pipe_child(mod, target):
+    ctx = mod.get_context("fork")
+    parent, child = ctx.Pipe()
+    p = ctx.Process(target=target, args=(child,))
+    p.start()
+    child.close()
+    return p, parent
+
+
+def stop_pipe_child(p, conn):
+    conn.send_bytes(b"")
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError(f"child exited with code {p.exitcode}")
+
+
+def pingpong_us(conn, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        conn.send_bytes(PINGPONG_MESSAGE)
+        conn.recv_bytes()
+    return (time.perf_counter() - t0) * 1e6 / n
+
+
+def bench_pipe_pingpong(mod, repeat):
+    p, conn = start_pipe_child(mod, pipe_echo)
+    pingpong_us(conn, 1000)
+    values = [pingpong_us(conn, PINGPONG_BATCH) for _ in range(repeat)]
+    stop_pipe_child(p, conn)
+    return statistics.median(values), "us"
+
+
+def bench_pipe_pingpong_1cpu(mod, repeat):
+    # Parent and child on one CPU: see pipe_pingpong in mp-bench.c.
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    try:
+        return bench_pipe_pingpong(mod, repeat)
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def bulk_gbps(conn):
+    t0 = time.perf_counter()
+    for _ in range(BULK_BATCH):
+        conn.send_bytes(BULK_MESSAGE)
+    conn.recv_bytes()
+    return BULK_BATCH * len(BULK_MESSAGE) / (time.perf_counter() - t0) / 1e9
+
+
+def bench_pipe_bulk_1mib(mod, repeat):
+    p, conn = start_pipe_child(mod, pipe_sink)
+    bulk_gbps(conn)
+    values = [bulk_gbps(conn) for _ in range(repeat)]
+    stop_pipe_child(p, conn)
+    return statistics.median(values), "GB/s"
+
+
 WORKLOADS = {
     "queue_throughput_int": lambda mod, r: queue_throughput(mod, 12345, r),
     "queue_throughput_1k": lambda mod, r: queue_throughput(mod, b"x" * 1024, r),
     "joinable_queue": joinable_queue,
+    "pipe_pingpong": bench_pipe_pingpong,
+    "pipe_pingpong_1cpu": bench_pipe_pingpong_1cpu,
+    "pipe_bulk_1mib": bench_pipe_bulk_1mib,
 }
 
 

@@ -518,6 +518,11 @@ mp_queue_put_with_fds (MpQueue      *self,
                          timeout_us, error);
     }
 
+  /* A byte array is raw bytes: it comes back as `ay` from get(), as itself from get_bytes(). */
+  if (fds == NULL && g_variant_is_of_type (sunk, G_VARIANT_TYPE_BYTESTRING))
+    return put_record (self, RECORD_BYTES, g_variant_get_data (sunk), g_variant_get_size (sunk),
+                       NULL, timeout_us, error);
+
   boxed = g_variant_ref_sink (g_variant_new_variant (sunk));
   /* Serialized as is: rewriting into normal form costs as much as the rest of a put, and
    * the reader does not rely on it (GVariant reads non-normal data safely). */

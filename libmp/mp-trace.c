@@ -113,6 +113,10 @@ mp_trace_event_type_to_string (MpEventType type)
     case MP_EVENT_SHM_ATTACHED: return "shm-attached";
     case MP_EVENT_SHM_UNLINKED: return "shm-unlinked";
     case MP_EVENT_WORKER_REPLACED: return "worker-replaced";
+    case MP_EVENT_CONNECTION_SEND: return "connection-send";
+    case MP_EVENT_CONNECTION_RECV: return "connection-recv";
+    case MP_EVENT_CONNECTION_ACCEPTED: return "connection-accepted";
+    case MP_EVENT_AUTH_FAILED: return "auth-failed";
     case MP_EVENT_MARK: return "mark";
     default: return "unknown";
     }

@@ -61,6 +61,14 @@ typedef enum
  * @MP_EVENT_SHM_ATTACHED: object = segment, a = size
  * @MP_EVENT_SHM_UNLINKED: object = segment
  * @MP_EVENT_WORKER_REPLACED: object = pool, a = old pid, b = new pid
+ * @MP_EVENT_CONNECTION_SEND: a message was sent (verbose): object = connection, a = payload
+ *   bytes, b = descriptors
+ * @MP_EVENT_CONNECTION_RECV: a message was received (verbose): object = connection, a = payload
+ *   bytes, b = descriptors
+ * @MP_EVENT_CONNECTION_ACCEPTED: object = listener, a = peer pid (0 unless a Unix socket),
+ *   b = the new connection's object id
+ * @MP_EVENT_AUTH_FAILED: an authkey handshake failed: object = connection, a = 0 when the peer's
+ *   answer was wrong, 1 when ours was rejected
  * @MP_EVENT_MARK: a user mark: object = user value, a, b = user values
  *
  * The event types of the arena's event rings. The two values of a record
@@ -89,6 +97,10 @@ typedef enum
   MP_EVENT_SHM_ATTACHED = 51,
   MP_EVENT_SHM_UNLINKED = 52,
   MP_EVENT_WORKER_REPLACED = 60,
+  MP_EVENT_CONNECTION_SEND = 70,
+  MP_EVENT_CONNECTION_RECV = 71,
+  MP_EVENT_CONNECTION_ACCEPTED = 72,
+  MP_EVENT_AUTH_FAILED = 73,
   MP_EVENT_MARK = 100,
 } MpEventType;
 

@@ -23,5 +23,7 @@
 #include "mp-condition.h"
 #include "mp-barrier.h"
 #include "mp-queue.h"
+#include "mp-connection.h"
+#include "mp-listener.h"
 
 #undef MP_INSIDE
