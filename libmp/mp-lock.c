@@ -15,8 +15,8 @@
  * Acquiring uncontended is one CAS plus plain stores of those and of the acquisition count
  * (only the holder writes them): no syscall, no clock read.
  *
- * Contended: an acquirer first polls the word for about 10 µs with exponential backoff
- * (_mp_sync_spin_count) without setting WAITERS, then sets WAITERS and sleeps on the futex.
+ * Contended: an acquirer first polls the word for up to about 10 µs with exponential backoff
+ * (_mp_sync_spin_count, adaptive: less on a busy machine) without setting WAITERS, then sets WAITERS and sleeps on the futex.
  * Spinning wins because a futex sleep and wake-up costs tens of µs (more in a VM) while
  * critical sections are short, and a release that finds no WAITERS makes no syscall. The
  * backoff keeps a spinner from stealing the cache line from a holder that is about to take the
@@ -169,11 +169,16 @@ acquire_slow (MpSync *sync, gint64 timeout_us, uint32_t c, GError **error)
         {
           if (__atomic_compare_exchange_n (&st->word, &c, self, FALSE, __ATOMIC_ACQUIRE,
                                            __ATOMIC_RELAXED))
-            goto acquired;
+            {
+              _mp_sync_spin_result (TRUE);
+              goto acquired;
+            }
         }
       else
         holder = holder_pid_of (st, c);
     }
+  if (spins > 0)
+    _mp_sync_spin_result (FALSE);
 
   /* Sleep. Once we have slept we take the lock with WAITERS set, as others may still sleep:
    * at worst the release makes one needless wake-up call. */

@@ -81,9 +81,11 @@ gboolean  _mp_pid_is_dead       (pid_t          pid);
 /* A Lock or RLock (mp-lock.c): held by the calling thread? */
 gboolean  _mp_sync_lock_is_mine (MpSync        *sync);
 
-/* How many times a blocking acquire polls before it sleeps in the kernel; 0 on one CPU, where
- * the holder cannot run while we spin. */
+/* How many pauses a blocking acquire polls for before it sleeps in the kernel: adaptive
+ * (mp-sync.c), 0 on one CPU, where the holder cannot run while we spin. Report the outcome
+ * with _mp_sync_spin_result(). */
 int       _mp_sync_spin_count   (void);
+void      _mp_sync_spin_result  (gboolean       won);
 
 static inline void
 _mp_cpu_relax (void)

@@ -173,21 +173,45 @@ _mp_pid_is_dead (pid_t pid)
   return p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
+/* The most a thread polls, in pauses: about 10 µs (a pause is 10–40 ns), more than a short
+ * critical section lasts, less than a futex sleep and wake-up cost together, which on a virtual
+ * machine are tens of µs. */
+#define SPIN_MAX 400
+#define SPIN_MIN 64
+
+static __thread int spin_budget __attribute__ ((tls_model ("initial-exec"))) = -1;
+
+/* Adaptive, per thread: a spin that ends in a sleep halves the next budget, one that wins
+ * doubles it. On a busy machine the partner we wait for is often not running, and spinning
+ * only takes the CPU it needs: the budget then shrinks to SPIN_MIN (about 2 µs); on an idle
+ * one spins win and it stays at SPIN_MAX. The floor is not 0 because two processes that hand
+ * a semaphore back and forth only win when both spin: at 0 both would sleep every time and
+ * never find out that the machine became idle. Per thread rather than per object because
+ * what it tracks is mostly how busy the CPUs are. */
 int
 _mp_sync_spin_count (void)
 {
-  static int spins = -1;
-  int n = __atomic_load_n (&spins, __ATOMIC_RELAXED);
+  static int ncpu = -1;
+  int n = __atomic_load_n (&ncpu, __ATOMIC_RELAXED);
 
   if (G_UNLIKELY (n < 0))
     {
-      /* About 10 µs of polling (a pause is 10–40 ns): more than a short critical section
-       * lasts, less than a futex sleep and wake-up cost together, which on a virtual machine
-       * are tens of µs. */
-      n = sysconf (_SC_NPROCESSORS_ONLN) > 1 ? 400 : 0;
-      __atomic_store_n (&spins, n, __ATOMIC_RELAXED);
+      n = (int) sysconf (_SC_NPROCESSORS_ONLN);
+      __atomic_store_n (&ncpu, n, __ATOMIC_RELAXED);
     }
-  return n;
+  if (n <= 1)
+    return 0;
+  if (G_UNLIKELY (spin_budget < 0))
+    spin_budget = SPIN_MAX;
+  return spin_budget;
+}
+
+void
+_mp_sync_spin_result (gboolean won)
+{
+  if (spin_budget < 0)
+    return;
+  spin_budget = won ? MIN (spin_budget * 2, SPIN_MAX) : MAX (spin_budget / 2, SPIN_MIN);
 }
 
 gint64
@@ -374,8 +398,13 @@ _mp_word_sem_acquire (uint32_t *value, uint32_t *nwaiters, gint64 deadline_ns)
             {
               _mp_cpu_relax ();
               if (__atomic_load_n (value, __ATOMIC_RELAXED) > 0 && word_sem_try (value))
-                return TRUE;
+                {
+                  _mp_sync_spin_result (TRUE);
+                  return TRUE;
+                }
             }
+          if (spins > 0)
+            _mp_sync_spin_result (FALSE);
           continue;
         }
       /* Announce ourselves before the futex re-checks the value: a releaser that added to the
