@@ -181,13 +181,14 @@ _mp_pid_is_dead (pid_t pid)
 
 static __thread int spin_budget __attribute__ ((tls_model ("initial-exec"))) = -1;
 
-/* Adaptive, per thread: a spin that ends in a sleep halves the next budget, one that wins
- * doubles it. On a busy machine the partner we wait for is often not running, and spinning
- * only takes the CPU it needs: the budget then shrinks to SPIN_MIN (about 2 µs); on an idle
- * one spins win and it stays at SPIN_MAX. The floor is not 0 because two processes that hand
- * a semaphore back and forth only win when both spin: at 0 both would sleep every time and
- * never find out that the machine became idle. Per thread rather than per object because
- * what it tracks is mostly how busy the CPUs are. */
+/* Adaptive, per thread: a spin that wins doubles the next budget, one that ends in a sleep
+ * takes a sixteenth off it, down to SPIN_MIN (about 2 µs). On a busy machine the partner we
+ * wait for is often not running, and spinning only takes the CPU it needs: a run of failures
+ * brings the budget down. The decay is slow and the floor not 0 because two processes handing
+ * a semaphore back and forth only win when both spin: one failure makes the partner fail too
+ * (it waits for us while we sleep), and halving at each failure locked an idle machine into
+ * both sides sleeping every time (2 µs round trips instead of 0.25). Per thread rather than
+ * per object because what it tracks is mostly how busy the CPUs are. */
 int
 _mp_sync_spin_count (void)
 {
@@ -211,7 +212,7 @@ _mp_sync_spin_result (gboolean won)
 {
   if (spin_budget < 0)
     return;
-  spin_budget = won ? MIN (spin_budget * 2, SPIN_MAX) : MAX (spin_budget / 2, SPIN_MIN);
+  spin_budget = won ? MIN (spin_budget * 2, SPIN_MAX) : MAX (spin_budget - spin_budget / 16, SPIN_MIN);
 }
 
 gint64
