@@ -117,12 +117,12 @@ check_all_methods (const char * const *all, const char *first)
 static GVariant *
 report_method (GVariant *args, GUnixFDList *fds, GError **error)
 {
-  const char *method = mp_process_get_start_method (mp_current_process ());
+  const char *own = mp_process_get_start_method (mp_current_process ());
 
   if (!mp_is_child () || mp_parent_process () == NULL)
     return g_variant_new_int32 (CHILD_NOT_A_CHILD);
   for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
-    if (g_strcmp0 (method, methods[i]) == 0)
+    if (g_strcmp0 (own, methods[i]) == 0)
       return g_variant_new_int32 (CHILD_METHOD_BASE + (gint32) i);
   return g_variant_new_int32 (CHILD_WRONG);
 }

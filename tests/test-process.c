@@ -27,7 +27,6 @@
 
 #define WAIT_LONG (30 * G_USEC_PER_SEC)
 
-static const char *method;   /* per group: "fork", "spawn" or "forkserver" */
 
 static MpProcess *
 new_process (MpFunc func, GVariant *args)
@@ -499,29 +498,7 @@ test_join_async (void **state)
   assert_int_equal (code, 5);
 }
 
-static int
-setup_fork (void **state)
-{
-  method = "fork";
-  return 0;
-}
-
-static int
-setup_spawn (void **state)
-{
-  method = "spawn";
-  return 0;
-}
-
-static int
-setup_forkserver (void **state)
-{
-  method = "forkserver";
-  return 0;
-}
-
 /* One cmocka group (one TAP plan) with every test once per start method. */
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 #define PROCESS_TESTS(m) \
   FOR_METHOD (test_exit_codes, m), \
   FOR_METHOD (test_signals, m), \

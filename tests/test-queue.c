@@ -15,9 +15,10 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #define WAIT_LONG (60 * G_USEC_PER_SEC)
 
-static const char *method;
 
 /* Starts a process whose closure is (queue handle, extra...). */
 static MpProcess *
@@ -434,10 +435,6 @@ test_simple_queue (void **state)
   assert_true (mp_queue_is_closed (q));
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

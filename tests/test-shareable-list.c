@@ -16,10 +16,11 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #define WAIT_LONG (60 * G_USEC_PER_SEC)
 #define PYTHON "/usr/bin/python3"
 
-static const char *method;
 
 static char *
 run_python (const char *script, const char *arg)
@@ -479,10 +480,6 @@ test_child_sets (void **state)
   unlink_list (sl);
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

@@ -17,13 +17,14 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #include "mp-arena-private.h"
 #include "mp-object-private.h"
 
 #define WAIT_LONG (60 * G_USEC_PER_SEC)
 #define PYTHON "/usr/bin/python3"
 
-static const char *method;
 
 static gboolean
 shm_exists (const char *name)
@@ -457,11 +458,6 @@ test_libmp_attaches_to_python (void **state)
   assert_false (shm_exists (out));
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-static int setup_forkserver (void **state) { method = "forkserver"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

@@ -17,10 +17,11 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #define WAIT_LONG (60 * G_USEC_PER_SEC)
 #define N_ELEMENTS 100000
 
-static const char *method;
 
 static void
 assert_printed (GVariant *v, const char *type, const char *printed)
@@ -369,11 +370,6 @@ test_fork_inherits (void **state)
   g_clear_pointer (&inherited, mp_raw_array_unref);
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-static int setup_forkserver (void **state) { method = "forkserver"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

@@ -29,7 +29,6 @@
 
 #define WAIT_LONG (30 * G_USEC_PER_SEC)
 
-static const char *method;
 
 static MpProcess *
 new_process (MpFunc func, GVariant *args, GUnixFDList *fds)
@@ -377,11 +376,6 @@ test_fork_warns_when_multithreaded (void **state)
   g_string_free (captured, TRUE);
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-static int setup_forkserver (void **state) { method = "forkserver"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

@@ -31,6 +31,16 @@ test_running_on_valgrind (void)
 #endif
 }
 
+/* Tests that run once per start method: `method` is the one of the running test, set by the
+ * setup function FOR_METHOD() names. */
+static const char *method G_GNUC_UNUSED;
+
+G_GNUC_UNUSED static int setup_fork (void **state) { method = "fork"; return 0; }
+G_GNUC_UNUSED static int setup_spawn (void **state) { method = "spawn"; return 0; }
+G_GNUC_UNUSED static int setup_forkserver (void **state) { method = "forkserver"; return 0; }
+
+#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
+
 /* Waits until a process that is not our child is gone. With pidfds the kernel tells us; where
  * there are none (old kernels, valgrind) we look at the pid now and then until the deadline. */
 static inline gboolean

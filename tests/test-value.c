@@ -13,9 +13,10 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #define WAIT_LONG (60 * G_USEC_PER_SEC)
 
-static const char *method;
 
 /* (value handle, n): adds 1 to the value n times, each under the value's lock. */
 static GVariant *
@@ -154,10 +155,6 @@ test_copy_and_raw (void **state)
   assert_true (mp_rlock_locked (mp_value_get_lock (v)) == FALSE);
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)
