@@ -380,6 +380,7 @@ _mp_arena_proc_claim (const char *name, MpProcRole role, MpStartMethodId method,
     p->create_ns = _mp_monotonic_ns ();
     p->start_ns = 0;
     p->exit_ns = 0;
+    __atomic_store_n (&p->blocked_on, 0, __ATOMIC_RELAXED);
     g_strlcpy (p->name, name ? name : "", sizeof p->name);
     __atomic_add_fetch (&p->generation, 1, __ATOMIC_RELEASE);
     while ((guint32) found + 1 > hw &&
@@ -425,6 +426,20 @@ _mp_arena_proc_abandon (int slot)
   if (_mp_arena == NULL || (p = _mp_arena_proc (_mp_arena, slot)) == NULL)
     return;
   __atomic_store_n (&p->state, MP_PROC_FREE, __ATOMIC_RELEASE);
+}
+
+/* Lock and wait code calls this with the object's id before blocking and with 0 after, so a
+ * monitor sees who waits on what even while the whole tree is deadlocked. A relaxed store:
+ * monitors sample it and accept a stale value for one sampling interval. */
+void
+_mp_arena_proc_set_blocked_on (guint64 object_id)
+{
+  MpArenaProc *p;
+
+  if (_mp_arena == NULL || !_mp_arena->writable ||
+      (p = _mp_arena_proc (_mp_arena, _mp_arena_self_slot)) == NULL)
+    return;
+  __atomic_store_n (&p->blocked_on, object_id, __ATOMIC_RELAXED);
 }
 
 MpArenaObject *

@@ -16,5 +16,8 @@
 #include "mp-trace.h"
 #include "mp-process.h"
 #include "mp-context.h"
+#include "mp-monitor-items.h"
+#include "mp-monitor.h"
+#include "mp-trace-file.h"
 
 #undef MP_INSIDE
