@@ -440,8 +440,6 @@ mp_monitor_pool_init (MpMonitorPool *self)
   self->h.pspecs = _mp_monitor_pool_pspecs;
   self->c.kind = MP_OBJECT_POOL;
   self->workers_state = g_array_new (FALSE, TRUE, sizeof (MpPoolWorkerState));
-  self->recent = g_new0 (MpMonitorTaskSpan, MP_POOL_RECENT_TASKS);
-  self->durations = g_new0 (guint64, MP_POOL_DURATIONS);
 }
 
 MpMonitorPool *

@@ -37,6 +37,11 @@
 
 #define MAX_ATTACHED 64
 #define MAX_TREE_DEPTH 4096
+/* Far above what an arena holds (512 process slots, 2048 objects): only hostile or corrupt
+ * input reaches these, and then the models stop growing instead of the monitor. */
+#define MAX_PROCESSES 4096
+#define MAX_OBJECTS   8192
+#define MAX_POOLS     256     /* each keeps a task stream of MP_POOL_RECENT_TASKS */
 
 struct _MpMonitorModels
 {
@@ -288,6 +293,8 @@ ensure_process (MpMonitorModels *m, gint32 pid)
 
   if (p != NULL)
     return p;
+  if (pid <= 0 || g_hash_table_size (m->proc_by_pid) >= MAX_PROCESSES)
+    return NULL;
   p = _mp_monitor_process_new (pid);
   g_hash_table_insert (m->proc_by_pid, GINT_TO_POINTER (pid), p);
   g_list_store_append (m->processes, p);
@@ -379,9 +386,8 @@ apply_snap_process (MpMonitorModels *m, const MpSnapProcess *sp, guint64 t_ns)
   gboolean table_live = sp->state == MP_PROC_RESERVED || sp->state == MP_PROC_RUNNING ||
                         sp->state == MP_PROC_EXITING;
 
-  if (sp->pid <= 0)
+  if ((p = ensure_process (m, sp->pid)) == NULL)
     return;
-  p = ensure_process (m, sp->pid);
   if (is_final (p->state) && table_live &&
       (!p->in_table || p->slot != sp->slot || p->generation != sp->generation) &&
       sp->start_ns > p->exit_ns)
@@ -527,7 +533,10 @@ ensure_object (MpMonitorModels *m, guint64 id, GType type)
 
   if (item != NULL)
     return G_TYPE_CHECK_INSTANCE_TYPE (item, type) ? item : NULL;
-  if (id == 0)
+  if (id == 0 || g_hash_table_size (m->obj_by_id) >= MAX_OBJECTS)
+    return NULL;
+  if (type == MP_TYPE_MONITOR_POOL &&
+      g_list_model_get_n_items (G_LIST_MODEL (m->pools)) >= MAX_POOLS)
     return NULL;
   if (type == MP_TYPE_MONITOR_POOL)
     item = _mp_monitor_pool_new (id);
@@ -782,7 +791,7 @@ apply_snap_object (MpMonitorModels *m, const MpSnapObject *so, guint64 t_ns)
     apply_snap_lock (m, so, t_ns);
   else if (_mp_object_kind_is_segment (so->kind))
     apply_snap_segment (m, so, t_ns);
-  else if (so->label[0] && g_hash_table_size (m->other_labels) < MP_SNAP_MAX_OBJECTS)
+  else if (so->label[0] && g_hash_table_size (m->other_labels) < MAX_OBJECTS)
     {
       guint64 *key = g_new (guint64, 1);
       *key = so->id;
@@ -863,6 +872,11 @@ task_ended (MpMonitorModels *m, MpMonitorPool *pool, const MpEvent *ev, gboolean
   span.start_ns = w && w->task_start_ns ? w->task_start_ns
                   : ev->timestamp_ns > duration ? ev->timestamp_ns - duration : 0;
   span.failed = failed;
+  if (pool->recent == NULL)
+    {
+      pool->recent = g_new0 (MpMonitorTaskSpan, MP_POOL_RECENT_TASKS);
+      pool->durations = g_new0 (guint64, MP_POOL_DURATIONS);
+    }
   if (pool->recent_len < MP_POOL_RECENT_TASKS)
     pool->recent[(pool->recent_start + pool->recent_len++) % MP_POOL_RECENT_TASKS] = span;
   else
@@ -903,9 +917,8 @@ apply_event (MpMonitorModels *m, const MpEvent *ev)
   switch (ev->type)
     {
     case MP_EVENT_PROCESS_CREATED:
-      if (ev->a <= 0 || ev->a > G_MAXINT32)
+      if (ev->a <= 0 || ev->a > G_MAXINT32 || (p = ensure_process (m, (gint32) ev->a)) == NULL)
         break;
-      p = ensure_process (m, (gint32) ev->a);
       if (is_final (p->state) && ev->timestamp_ns > p->exit_ns)
         reset_process (m, p);
       SET (m, p, create_ns, ev->timestamp_ns, MP_PROCESS_PROP_CREATE_TIME);
@@ -918,7 +931,8 @@ apply_event (MpMonitorModels *m, const MpEvent *ev)
       break;
 
     case MP_EVENT_PROCESS_STARTED:
-      p = ensure_process (m, ev->pid);
+      if ((p = ensure_process (m, ev->pid)) == NULL)
+        break;
       if (is_final (p->state) && ev->timestamp_ns > p->exit_ns)
         reset_process (m, p);
       if (p->state == MP_MONITOR_PROCESS_STARTING)
@@ -932,7 +946,8 @@ apply_event (MpMonitorModels *m, const MpEvent *ev)
       break;
 
     case MP_EVENT_PROCESS_EXITING:
-      p = ensure_process (m, ev->pid);
+      if ((p = ensure_process (m, ev->pid)) == NULL)
+        break;
       if (!is_final (p->state))
         {
           SET (m, p, state, MP_MONITOR_PROCESS_EXITING, MP_PROCESS_PROP_STATE);
@@ -941,9 +956,8 @@ apply_event (MpMonitorModels *m, const MpEvent *ev)
       break;
 
     case MP_EVENT_PROCESS_EXITED:
-      if (ev->a <= 0 || ev->a > G_MAXINT32)
+      if (ev->a <= 0 || ev->a > G_MAXINT32 || (p = ensure_process (m, (gint32) ev->a)) == NULL)
         break;
-      p = ensure_process (m, (gint32) ev->a);
       {
         int code = (int) CLAMP (ev->b, G_MININT32, G_MAXINT32);
         set_final (m, p, code < 0 ? MP_MONITOR_PROCESS_KILLED : MP_MONITOR_PROCESS_EXITED, code,
@@ -967,7 +981,7 @@ apply_event (MpMonitorModels *m, const MpEvent *ev)
         /* A worker runs one task at a time: an unfinished previous one ended unseen. */
         w->task_id = (guint64) ev->a;
         w->task_start_ns = ev->timestamp_ns;
-        if ((p = _mp_monitor_models_lookup_process (m, worker)) != NULL)
+        if ((p = ensure_process (m, worker)) != NULL)
           {
             SET (m, p, current_task, (guint64) ev->a, MP_PROCESS_PROP_CURRENT_TASK);
             if (p->role == MP_MONITOR_ROLE_PROCESS && !p->in_table)
@@ -1022,7 +1036,7 @@ apply_event (MpMonitorModels *m, const MpEvent *ev)
 
         if (l == NULL)
           break;
-        p = _mp_monitor_models_lookup_process (m, ev->pid);
+        p = ensure_process (m, ev->pid);
         if (ev->type == MP_EVENT_LOCK_CONTENDED && p != NULL)
           {
             /* b = 0: the wait starts; b > 0: it ended after b ns. */

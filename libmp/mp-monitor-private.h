@@ -240,7 +240,7 @@ enum
 
 #define MP_POOL_RECENT_TASKS 2000
 #define MP_POOL_DURATIONS    1000
-#define MP_POOL_MAX_WORKERS  1024
+#define MP_POOL_MAX_WORKERS  256
 
 typedef struct
 {
@@ -274,7 +274,7 @@ struct _MpMonitorPool
   guint64      last_t_ns;        /* time of the sample the rates start from */
   guint64      last_done;
   GArray      *workers_state;    /* MpPoolWorkerState, by events */
-  MpMonitorTaskSpan *recent;     /* ring of MP_POOL_RECENT_TASKS */
+  MpMonitorTaskSpan *recent;     /* ring of MP_POOL_RECENT_TASKS, from the first task on */
   guint        recent_start;
   guint        recent_len;
   guint64     *durations;        /* ring of MP_POOL_DURATIONS, for the median */
@@ -508,6 +508,8 @@ typedef struct
 } MpWaitEdge;
 
 GArray           *_mp_monitor_models_wait_for_edges (MpMonitorModels *m);
+
+MpMonitorModels  *_mp_monitor_get_models (MpMonitor *monitor);
 
 /* ---- attaching ------------------------------------------------------------------------- */
 

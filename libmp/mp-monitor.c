@@ -1115,6 +1115,12 @@ mp_monitor_init (MpMonitor *self)
   self->tmp = g_new (MpEvent, DRAIN_CAPACITY);
 }
 
+MpMonitorModels *
+_mp_monitor_get_models (MpMonitor *self)
+{
+  return self->models;
+}
+
 /* ---- accessors --------------------------------------------------------------------------- */
 
 MpMonitorSource

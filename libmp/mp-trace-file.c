@@ -900,6 +900,9 @@ parse_record_object (JsonObject *o, MpTraceRecord *rec, GError **error)
 
   if (!get_string (o, "r", TRUE, 16, &r, error))
     return FALSE;
+  if (!g_str_equal (r, "event") && !g_str_equal (r, "lost") && !g_str_equal (r, "snapshot") &&
+      !g_str_equal (r, "end"))
+    return fail (error, "unknown record type \"%s\"", r);
   if (!get_int (o, "t", TRUE, 0, G_MAXINT64, &v, error))
     return FALSE;
   rec->t_ns = (guint64) v;
@@ -989,12 +992,13 @@ _mp_trace_parse_record (const char *line, gsize len, MpTraceRecord *record, GErr
 static gboolean
 parse_header (JsonParser *parser, const char *line, gsize len, MpTraceHeader *h, GError **error)
 {
-  JsonObject *o = parse_line_object (parser, line, len, error);
+  g_autoptr(GError) local = NULL;
+  JsonObject *o = parse_line_object (parser, line, len, &local);
   const char *r, *format, *program, *source;
   gint64 v;
 
   if (o == NULL)
-    return FALSE;
+    return fail (error, "not a libmp recording (the first line is %s)", local->message);
   if (!get_string (o, "r", TRUE, 16, &r, error) || !g_str_equal (r, "header") ||
       !get_string (o, "format", TRUE, 32, &format, error) || !g_str_equal (format, "libmp-trace"))
     {
