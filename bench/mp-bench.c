@@ -116,6 +116,74 @@ trace_overhead (int repeat)
           on_ms / off_ms);
 }
 
+/* monitor_ingest: one child writes marks into its ring as fast as it can; one monitor (of the
+ * own tree, on this thread) drains the rings in a loop. The rate is events delivered to the
+ * models per second of wall time; what the writer overwrote before the monitor read it is
+ * counted as lost. */
+static GVariant *
+emit_flood (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  gint64 n;
+
+  g_variant_get (args, "(x)", &n);
+  for (gint64 i = 0; i < n; i++)
+    mp_trace_mark ((guint64) i, i, 0);
+  return g_variant_new_int32 (0);
+}
+
+static void
+monitor_ingest (int repeat)
+{
+  const gint64 n_events = 20000000;
+  double *rates = g_new (double, repeat), *lost = g_new (double, repeat), *emit = g_new (double, repeat);
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  for (int r = 0; r < repeat; r++)
+    {
+      g_autoptr(MpMonitor) monitor = mp_monitor_new_for_self (NULL);
+      g_autoptr(MpCallable) target = mp_callable_new (emit_flood, g_variant_new ("(x)", n_events));
+      g_autoptr(MpProcess) child = NULL;
+      g_autoptr(GError) error = NULL;
+      guint64 got = 0, lost0;
+      gint64 t0, t1;
+      gboolean done = FALSE;
+
+      if (monitor == NULL)
+        {
+          fprintf (stderr, "mp-bench: no arena\n");
+          exit (1);
+        }
+      mp_monitor_poll_events (monitor);   /* what earlier rounds left */
+      lost0 = mp_monitor_get_n_lost (monitor);
+      child = mp_context_process_new (mp_get_context ("fork", NULL), target);
+      t0 = g_get_monotonic_time ();
+      if (!mp_process_start (child, &error))
+        {
+          fprintf (stderr, "mp-bench: %s\n", error->message);
+          exit (1);
+        }
+      for (guint i = 0; !done; i++)
+        {
+          got += mp_monitor_poll_events (monitor);
+          if (i % 256 == 0 && mp_process_join (child, 0, NULL) && !mp_process_is_alive (child))
+            {
+              got += mp_monitor_poll_events (monitor);
+              done = TRUE;
+            }
+        }
+      t1 = g_get_monotonic_time ();
+      rates[r] = (double) got / ((double) (t1 - t0) / 1e6);
+      lost[r] = (double) (mp_monitor_get_n_lost (monitor) - lost0) / (double) n_events;
+      emit[r] = (double) n_events / ((double) (t1 - t0) / 1e6);
+    }
+  printf ("workload=monitor_ingest impl=libmp value=%.4g unit=events/s\n", median (rates, repeat));
+  printf ("workload=monitor_ingest_lost impl=libmp value=%.3f unit=fraction\n", median (lost, repeat));
+  printf ("workload=monitor_ingest_emitted impl=libmp value=%.4g unit=events/s\n", median (emit, repeat));
+  g_free (rates);
+  g_free (lost);
+  g_free (emit);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -141,6 +209,8 @@ main (int argc, char **argv)
     process_start_join (workload + strlen ("process_start_join_"), repeat);
   else if (g_str_equal (workload, "trace_overhead"))
     trace_overhead (repeat);
+  else if (g_str_equal (workload, "monitor_ingest"))
+    monitor_ingest (repeat);
   else
     {
       fprintf (stderr, "mp-bench: unknown workload %s\n", workload);

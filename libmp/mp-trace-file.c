@@ -956,11 +956,16 @@ parse_line_object (JsonParser *parser, const char *line, gsize len, GError **err
   JsonNode *root;
   g_autoptr(GError) local = NULL;
 
+  if (len == 0 || line == NULL)
+    {
+      fail (error, "an empty line");
+      return NULL;
+    }
   if (!check_depth (line, len, error))
     return NULL;
   if (!json_parser_load_from_data (parser, line, (gssize) len, &local))
     {
-      fail (error, "not valid JSON (%s)", local->message);
+      fail (error, "not valid JSON (%s)", local ? local->message : "unreadable");
       return NULL;
     }
   root = json_parser_get_root (parser);
