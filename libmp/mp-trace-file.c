@@ -194,6 +194,17 @@ append_json_field_string (GString *s, const char *field, gsize len)
   _mp_json_append_string (s, tmp);
 }
 
+/* A NUL-terminated string, cut to 255 bytes of valid UTF-8. */
+static void
+append_json_cstring (GString *s, const char *str)
+{
+  char tmp[256];
+
+  g_strlcpy (tmp, str, sizeof tmp);
+  _mp_monitor_copy_name (tmp, tmp, sizeof tmp);
+  _mp_json_append_string (s, tmp);
+}
+
 static void
 append_double (GString *s, double v)
 {
@@ -246,7 +257,7 @@ _mp_trace_writer_new (const char *path, const MpTraceHeader *header, GError **er
 
   g_string_append_printf (w->buf, "{\"r\":\"header\",\"format\":\"libmp-trace\",\"version\":%d,"
                           "\"program\":", MP_TRACE_FILE_VERSION);
-  append_json_field_string (w->buf, header->program ? header->program : "", 256);
+  append_json_cstring (w->buf, header->program ? header->program : "");
   g_string_append_printf (w->buf, ",\"root_pid\":%d,\"start_realtime_ns\":%" G_GINT64_FORMAT
                           ",\"start_monotonic_ns\":%" G_GINT64_FORMAT ",\"trace_level\":%u,"
                           "\"source\":",

@@ -322,10 +322,14 @@ test_stuck_worker_replay (void **state)
   assert_int_equal (g_list_model_get_n_items (mp_monitor_get_alerts (m)), 0);
   g_clear_object (&m);
 
-  body = g_strconcat (body,
+  {
+    char *longer = g_strconcat (body,
     "{\"r\":\"snapshot\",\"t\":2200000000,\"full\":true,\"processes\":[],\"objects\":["
     "{\"id\":40,\"kind\":\"pool\",\"label\":\"Pool-1\",\"stats\":{\"workers\":1,\"completed\":4}}]}\n",
     NULL);
+    g_free (body);
+    body = longer;
+  }
   m = replay_string (body, &error);
   assert_non_null (m);
   assert_int_equal (g_list_model_get_n_items (mp_monitor_get_alerts (m)), 1);
