@@ -17,7 +17,7 @@
  *
  * Try it with the monitor:
  *   ./sleepy-tree &                       (prints "ready 4242")
- *   mpviewer --headless --attach 4242     (live view; q or Ctrl-C to quit)
+ *   mpviewer --headless --attach 4242     (live view; Ctrl-C to quit)
  *   mpviewer --once --attach 4242         (one snapshot)
  *   mpviewer --record run.jsonl -- ./sleepy-tree --seconds 2
  */

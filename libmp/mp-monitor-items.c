@@ -401,6 +401,7 @@ static const PropDef pool_props[] = {
   { MP_POOL_PROP_THROUGHPUT, "throughput", P_DOUBLE, FIELD (MpMonitorPool, throughput), NULL, "Tasks per second over the last sample interval" },
   { MP_POOL_PROP_MEDIAN_TASK_NS, "median-task-ns", P_UINT64, FIELD (MpMonitorPool, median_task_ns), NULL, "Median duration of recent tasks" },
   { MP_POOL_PROP_MEAN_TASK_NS, "mean-task-ns", P_UINT64, FIELD (MpMonitorPool, mean_task_ns), NULL, "Mean task duration" },
+  { MP_POOL_PROP_THROUGHPUT_WINDOW, "throughput-window", P_DOUBLE, FIELD (MpMonitorPool, throughput_window), NULL, "Tasks per second over the last 10 s" },
 };
 
 G_DEFINE_FINAL_TYPE (MpMonitorPool, mp_monitor_pool, G_TYPE_OBJECT)
@@ -465,6 +466,7 @@ GETTER (MpMonitorPool, mp_monitor_pool, MONITOR_POOL, guint64, completed, self->
 GETTER (MpMonitorPool, mp_monitor_pool, MONITOR_POOL, guint64, failed, self->failed)
 GETTER (MpMonitorPool, mp_monitor_pool, MONITOR_POOL, guint64, replaced_workers, self->replaced_workers)
 GETTER (MpMonitorPool, mp_monitor_pool, MONITOR_POOL, double, throughput, self->throughput)
+GETTER (MpMonitorPool, mp_monitor_pool, MONITOR_POOL, double, throughput_window, self->throughput_window)
 GETTER (MpMonitorPool, mp_monitor_pool, MONITOR_POOL, guint64, median_task_ns, self->median_task_ns)
 
 /**

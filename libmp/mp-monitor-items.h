@@ -207,6 +207,8 @@ guint64      mp_monitor_pool_get_replaced_workers (MpMonitorPool *self);
 MP_AVAILABLE_IN_1_0
 double       mp_monitor_pool_get_throughput      (MpMonitorPool *self);
 MP_AVAILABLE_IN_1_0
+double       mp_monitor_pool_get_throughput_window (MpMonitorPool *self);
+MP_AVAILABLE_IN_1_0
 guint64      mp_monitor_pool_get_median_task_ns  (MpMonitorPool *self);
 MP_AVAILABLE_IN_1_0
 const double *mp_monitor_pool_get_throughput_history (MpMonitorPool *self,

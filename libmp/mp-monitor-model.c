@@ -463,12 +463,23 @@ apply_snap_process (MpMonitorModels *m, const MpSnapProcess *sp, guint64 t_ns)
     }
 }
 
+static gint
+by_gone (gconstpointer a, gconstpointer b)
+{
+  const MpMonitorProcess *x = *(MpMonitorProcess * const *) a;
+  const MpMonitorProcess *y = *(MpMonitorProcess * const *) b;
+
+  return x->gone_ns < y->gone_ns ? -1 : x->gone_ns > y->gone_ns;
+}
+
 static void
 prune_processes (MpMonitorModels *m)
 {
   g_autoptr(GPtrArray) finals = g_ptr_array_new ();
   guint n = g_list_model_get_n_items (G_LIST_MODEL (m->processes));
+  guint excess;
 
+  /* In the order they were first seen, which a stable sort keeps among equal exit times. */
   for (guint i = 0; i < n; i++)
     {
       MpMonitorProcess *p = g_list_model_get_item (G_LIST_MODEL (m->processes), i);
@@ -476,24 +487,13 @@ prune_processes (MpMonitorModels *m)
       if (is_final (p->state))
         g_ptr_array_add (finals, p);
     }
+  g_ptr_array_sort (finals, by_gone);
+  excess = finals->len > m->config.max_exited ? finals->len - m->config.max_exited : 0;
   for (guint i = 0; i < finals->len; i++)
     {
       MpMonitorProcess *p = finals->pdata[i];
-      if (p->gone_ns + m->config.keep_exited_ns < m->now_ns)
-        {
-          remove_process (m, p);
-          g_ptr_array_remove_index_fast (finals, i--);
-        }
-    }
-  while (finals->len > m->config.max_exited)
-    {
-      guint oldest = 0;
-      for (guint i = 1; i < finals->len; i++)
-        if (((MpMonitorProcess *) finals->pdata[i])->gone_ns <
-            ((MpMonitorProcess *) finals->pdata[oldest])->gone_ns)
-          oldest = i;
-      remove_process (m, finals->pdata[oldest]);
-      g_ptr_array_remove_index_fast (finals, oldest);
+      if (i < excess || p->gone_ns + m->config.keep_exited_ns < m->now_ns)
+        remove_process (m, p);
     }
 }
 
@@ -667,8 +667,29 @@ apply_snap_pool (MpMonitorModels *m, const MpSnapObject *so, guint64 t_ns)
     }
   if (t_ns > pool->last_t_ns)
     {
+      guint oldest;
+
       pool->last_t_ns = t_ns;
       pool->last_done = done;
+      /* The window: drop samples older than it (keeping one at its edge), add this one. */
+      while (pool->win_len > 1 &&
+             pool->win_t[(pool->win_start + 1) % MP_POOL_WINDOW_SAMPLES] + MP_POOL_WINDOW_NS <= t_ns)
+        {
+          pool->win_start = (pool->win_start + 1) % MP_POOL_WINDOW_SAMPLES;
+          pool->win_len--;
+        }
+      if (pool->win_len == MP_POOL_WINDOW_SAMPLES)
+        {
+          pool->win_start = (pool->win_start + 1) % MP_POOL_WINDOW_SAMPLES;
+          pool->win_len--;
+        }
+      pool->win_t[(pool->win_start + pool->win_len) % MP_POOL_WINDOW_SAMPLES] = t_ns;
+      pool->win_done[(pool->win_start + pool->win_len) % MP_POOL_WINDOW_SAMPLES] = done;
+      pool->win_len++;
+      oldest = pool->win_start;
+      SET (m, pool, throughput_window,
+           rate (done, pool->win_done[oldest], t_ns, pool->win_len > 1 ? pool->win_t[oldest] : 0),
+           MP_POOL_PROP_THROUGHPUT_WINDOW);
     }
 }
 
@@ -682,7 +703,7 @@ apply_snap_queue (MpMonitorModels *m, const MpSnapObject *so, guint64 t_ns)
     return;
   set_common (m, q, &q->h, &q->c, so, t_ns);
   SET (m, q, depth, st->depth, MP_QUEUE_PROP_DEPTH);
-  SET (m, q, max_depth, MAX (st->max_depth, st->depth), MP_QUEUE_PROP_MAX_DEPTH);
+  SET (m, q, max_depth, MAX (q->max_depth, MAX (st->max_depth, st->depth)), MP_QUEUE_PROP_MAX_DEPTH);
   SET (m, q, maxsize, st->maxsize, MP_QUEUE_PROP_MAXSIZE);
   SET (m, q, puts, st->puts, MP_QUEUE_PROP_PUTS);
   SET (m, q, gets, st->gets, MP_QUEUE_PROP_GETS);
@@ -1150,6 +1171,27 @@ update_waiters (MpMonitorModels *m)
           add_pid (pids, p->pid, MP_LOCK_MAX_WAITERS);
         }
     }
+
+  /* A lock that reports waiters names the last one: count it too when it still runs (a lock
+   * whose code does not set blocked_on still shows someone waiting). The wait-for graph does
+   * not use it: the name may be stale once that process stopped waiting. */
+  g_hash_table_iter_init (&iter, m->obj_by_id);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (MP_IS_MONITOR_LOCK (value) && MP_MONITOR_LOCK (value)->nwaiters_stat > 0)
+      {
+        MpMonitorLock *l = MP_MONITOR_LOCK (value);
+        MpMonitorProcess *w = _mp_monitor_models_lookup_process (m, l->last_waiter_pid);
+        GArray *pids = g_hash_table_lookup (fresh, l);
+
+        if (w == NULL || is_final (w->state) || w->pid == l->holder_pid)
+          continue;
+        if (pids == NULL)
+          {
+            pids = g_array_new (FALSE, FALSE, sizeof (GPid));
+            g_hash_table_insert (fresh, l, pids);
+          }
+        add_pid (pids, w->pid, MP_LOCK_MAX_WAITERS);
+      }
 
   g_hash_table_iter_init (&iter, m->obj_by_id);
   while (g_hash_table_iter_next (&iter, NULL, &value))

@@ -241,6 +241,8 @@ enum
 #define MP_POOL_RECENT_TASKS 2000
 #define MP_POOL_DURATIONS    1000
 #define MP_POOL_MAX_WORKERS  256
+#define MP_POOL_WINDOW_NS    G_GUINT64_CONSTANT (10000000000)
+#define MP_POOL_WINDOW_SAMPLES 128
 
 typedef struct
 {
@@ -266,11 +268,16 @@ struct _MpMonitorPool
   guint64      replaced_workers;
   guint64      total_task_ns;
   double       throughput;       /* tasks/s between the last two samples */
+  double       throughput_window; /* tasks/s over the last MP_POOL_WINDOW_NS of samples */
   guint64      median_task_ns;
   guint64      mean_task_ns;
 
   /* bookkeeping */
   MpHistory    throughput_history;
+  guint64      win_t[MP_POOL_WINDOW_SAMPLES];     /* ring of (sample time, tasks done) */
+  guint64      win_done[MP_POOL_WINDOW_SAMPLES];
+  guint        win_start;
+  guint        win_len;
   guint64      last_t_ns;        /* time of the sample the rates start from */
   guint64      last_done;
   GArray      *workers_state;    /* MpPoolWorkerState, by events */
@@ -297,6 +304,7 @@ enum
   MP_POOL_PROP_THROUGHPUT,
   MP_POOL_PROP_MEDIAN_TASK_NS,
   MP_POOL_PROP_MEAN_TASK_NS,
+  MP_POOL_PROP_THROUGHPUT_WINDOW,
   MP_POOL_N_PROPS
 };
 

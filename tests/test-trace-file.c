@@ -352,6 +352,98 @@ test_stuck_worker_replay (void **state)
 }
 
 static void
+test_models_bounded (void **state)
+{
+  /* 300 short-lived processes at 1 s; a sample at 30 s keeps them, one at 62 s (past the
+   * default 60 s) drops them; the destroyed queue goes too. */
+  GString *text = g_string_new (HEADER);
+  g_autofree char *body = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpMonitor) m = NULL;
+
+  for (int i = 0; i < 300; i++)
+    g_string_append_printf (text,
+      "{\"r\":\"event\",\"t\":1000000000,\"pid\":100,\"type\":\"process-created\",\"object\":1,\"a\":%d,\"b\":1}\n"
+      "{\"r\":\"event\",\"t\":1000000001,\"pid\":100,\"type\":\"process-exited\",\"object\":1,\"a\":%d,\"b\":0}\n",
+      1000 + i, 1000 + i);
+  g_string_append (text,
+    "{\"r\":\"snapshot\",\"t\":30000000000,\"full\":true,\"processes\":[" PROC (100, 1, 0) "],"
+    "\"objects\":[{\"id\":5,\"kind\":\"queue\",\"state\":\"destroyed\",\"label\":\"Q\"}]}\n");
+  body = g_string_free (text, FALSE);
+  m = replay_string (body, &error);
+  assert_non_null (m);
+  /* At most 256 exited processes stay, the oldest go first. */
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_get_processes (m)), 1 + 256);
+  assert_null (mp_monitor_lookup_process (m, 1000));
+  assert_non_null (mp_monitor_lookup_process (m, 1299));
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_get_queues (m)), 1);
+  g_clear_object (&m);
+
+  {
+    char *longer = g_strconcat (body,
+      "{\"r\":\"snapshot\",\"t\":95000000000,\"full\":true,\"processes\":[" PROC (100, 1, 0) "],\"objects\":[]}\n",
+      NULL);
+    g_free (body);
+    body = longer;
+  }
+  m = replay_string (body, &error);
+  assert_non_null (m);
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_get_processes (m)), 1);
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_get_queues (m)), 0);
+}
+
+#define POOL_SNAP(t, done, depth, puts) \
+  "{\"r\":\"snapshot\",\"t\":" #t ",\"full\":true,\"processes\":[],\"objects\":[" \
+  "{\"id\":4,\"kind\":\"pool\",\"label\":\"P\",\"stats\":{\"completed\":" #done "}}," \
+  "{\"id\":5,\"kind\":\"queue\",\"label\":\"Q\",\"stats\":{\"depth\":" #depth ",\"puts\":" #puts "}}]}\n"
+
+static void
+test_rates (void **state)
+{
+  const char *text = HEADER
+    POOL_SNAP (1000000000, 0, 1, 0)
+    POOL_SNAP (2000000000, 10, 5, 100)
+    POOL_SNAP (3000000000, 30, 2, 400)
+    POOL_SNAP (14000000000, 30, 2, 400);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpMonitor) m = NULL;
+  g_autoptr(MpMonitorPool) pool = NULL;
+  g_autoptr(MpMonitorQueue) q = NULL;
+  const double *h;
+  guint n;
+
+  /* Three samples first: rates over the last interval and over the window. */
+  {
+    g_autofree char *three = g_strndup (text, strstr (text, "\"t\":14000000000") - text);
+    char *cut = strrchr (three, '\n');
+    cut[1] = 0;
+    m = replay_string (three, &error);
+  }
+  assert_non_null (m);
+  pool = g_list_model_get_item (mp_monitor_get_pools (m), 0);
+  q = g_list_model_get_item (mp_monitor_get_queues (m), 0);
+  assert_true (mp_monitor_pool_get_throughput (pool) == 20.0);
+  assert_true (mp_monitor_pool_get_throughput_window (pool) == 15.0);
+  h = mp_monitor_pool_get_throughput_history (pool, &n);
+  assert_int_equal (n, 2);
+  assert_true (h[0] == 10.0 && h[1] == 20.0);
+  assert_true (mp_monitor_queue_get_put_rate (q) == 300.0);
+  assert_int_equal (mp_monitor_queue_get_max_depth (q), 5);
+  h = mp_monitor_queue_get_depth_history (q, &n);
+  assert_int_equal (n, 3);
+  assert_true (h[0] == 1.0 && h[1] == 5.0 && h[2] == 2.0);
+  g_clear_object (&pool);
+  g_clear_object (&q);
+  g_clear_object (&m);
+
+  /* 11 s later nothing happened: the window only holds the idle part. */
+  m = replay_string (text, &error);
+  pool = g_list_model_get_item (mp_monitor_get_pools (m), 0);
+  assert_true (mp_monitor_pool_get_throughput (pool) == 0.0);
+  assert_true (mp_monitor_pool_get_throughput_window (pool) == 0.0);
+}
+
+static void
 on_finished (MpMonitor *m, gpointer loop)
 {
   g_main_loop_quit (loop);
@@ -586,6 +678,8 @@ main (int argc, char **argv)
     cmocka_unit_test (test_events_only_replay),
     cmocka_unit_test (test_deadlock_cycles),
     cmocka_unit_test (test_stuck_worker_replay),
+    cmocka_unit_test (test_models_bounded),
+    cmocka_unit_test (test_rates),
     cmocka_unit_test (test_replay_on_main_loop),
     cmocka_unit_test (test_truncated_everywhere),
     cmocka_unit_test (test_corrupt_traces),
