@@ -202,9 +202,12 @@ mark (MpMonitorModels *m, gpointer item, MpItemHeader *h, guint prop)
 void
 _mp_monitor_models_flush (MpMonitorModels *m)
 {
-  /* Handlers may run arbitrary code: take the list first. */
-  g_autoptr(GPtrArray) items = m->dirty;
+  g_autoptr(GPtrArray) items = NULL;
 
+  if (m->dirty->len == 0)
+    return;
+  /* Handlers may run arbitrary code: take the list first. */
+  items = m->dirty;
   m->dirty = g_ptr_array_new ();
   for (guint i = 0; i < items->len; i++)
     {

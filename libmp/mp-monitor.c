@@ -42,6 +42,7 @@
 
 #define DRAIN_CAPACITY      8192
 #define DRAIN_MAX_PER_TICK  (4u << 20)
+#define DRAIN_MAX_US        20000      /* a tick leaves the main loop within ~20 ms */
 #define REPLAY_MAX_PER_TICK 50000
 
 struct _MpMonitor
@@ -250,10 +251,12 @@ drain (MpMonitor *self)
   guint total = 0;
   guint starts[DRAIN_CAPACITY + 1];
   gboolean lifecycle = FALSE;
+  gint64 deadline;
 
   if (self->readers == NULL)
     return 0;
 
+  deadline = g_get_monotonic_time () + DRAIN_MAX_US;
   while (total < DRAIN_MAX_PER_TICK)
     {
       guint high = MIN (_mp_monitor_arena_procs_high_water (&self->ma), self->n_readers);
@@ -293,7 +296,7 @@ drain (MpMonitor *self)
                     self->buf[i].type <= MP_EVENT_PROCESS_EXITING;
       ingest_events (self, self->buf, n, lost);
       total += n;
-      if (!full)
+      if (!full || g_get_monotonic_time () > deadline)
         break;
     }
 
