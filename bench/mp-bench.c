@@ -6,9 +6,16 @@
  * workloads mirror bench/py_bench.py so bench/run can put them side by side.
  */
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <mp.h>
@@ -115,6 +122,623 @@ trace_overhead (int repeat)
   printf ("workload=trace_overhead_process_fork_normal impl=libmp value=%.4g unit=ms\n", on_ms);
   printf ("workload=trace_overhead_normal_vs_off impl=libmp value=%.3f unit=ratio\n",
           on_ms / off_ms);
+}
+
+/* ---- queues: one producer process -> the parent consuming --------------------------------- */
+
+#define QUEUE_ITEMS 200000
+
+static GVariant *
+queue_producer (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) boxed = g_variant_get_child_value (args, 0);
+  g_autoptr(GVariant) h = g_variant_get_variant (boxed);
+  g_autoptr(MpQueue) q = mp_queue_deserialize (h, fds, error);
+  g_autoptr(GVariant) item = NULL;
+  gint32 n;
+
+  if (q == NULL)
+    return NULL;
+  g_variant_get_child (args, 1, "i", &n);
+  item = g_variant_get_child_value (args, 2);
+  for (gint32 i = 0; i < n; i++)
+    if (!mp_queue_put (q, g_variant_get_variant (item), MP_TIMEOUT_INFINITE, error))
+      return NULL;
+  return g_variant_new_int32 (0);
+}
+
+static GVariant *
+joinable_worker (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) boxed = g_variant_get_child_value (args, 0);
+  g_autoptr(GVariant) h = g_variant_get_variant (boxed);
+  g_autoptr(MpQueue) q = mp_queue_deserialize (h, fds, error);
+  gint32 n;
+
+  if (q == NULL)
+    return NULL;
+  g_variant_get_child (args, 1, "i", &n);
+  for (gint32 i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) v = mp_queue_get (q, MP_TIMEOUT_INFINITE, error);
+      if (v == NULL || !mp_queue_task_done (q, error))
+        return NULL;
+    }
+  return g_variant_new_int32 (0);
+}
+
+static MpProcess *
+start_queue_child (MpFunc func, MpQueue *q, gint32 n, GVariant *item)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GVariant *handle = mp_queue_serialize (q, fds, NULL);
+  g_autoptr(MpCallable) c =
+    mp_callable_new_with_fds (func, g_variant_new ("(@viv)", g_variant_new_variant (handle), n,
+                                                   item), fds);
+  MpProcess *p = mp_process_new (c);
+
+  (void) handle;
+  if (!mp_process_start (p, NULL))
+    exit (1);
+  return p;
+}
+
+static void
+queue_throughput (const char *name, GVariant *item, int repeat)
+{
+  double *v = g_new (double, repeat);
+
+  g_variant_ref_sink (item);
+  for (int r = 0; r < repeat; r++)
+    {
+      g_autoptr(MpQueue) q = mp_queue_new (0, NULL);
+      g_autoptr(MpProcess) p = NULL;
+      gint64 t0 = g_get_monotonic_time ();
+
+      p = start_queue_child (queue_producer, q, QUEUE_ITEMS, item);
+      for (int i = 0; i < QUEUE_ITEMS; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          GVariant *got = mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
+          if (got == NULL)
+            {
+              fprintf (stderr, "mp-bench: %s\n", error->message);
+              exit (1);
+            }
+          g_variant_unref (got);
+        }
+      v[r] = QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
+      mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+    }
+  printf ("workload=%s impl=libmp value=%.4g unit=items/s\n", name, median (v, repeat));
+  g_variant_unref (item);
+  g_free (v);
+}
+
+static void
+joinable_queue (int repeat)
+{
+  double *v = g_new (double, repeat);
+
+  for (int r = 0; r < repeat; r++)
+    {
+      g_autoptr(MpQueue) q = mp_joinable_queue_new (0, NULL);
+      g_autoptr(MpProcess) p = start_queue_child (joinable_worker, q, QUEUE_ITEMS,
+                                                  g_variant_new_int32 (0));
+      gint64 t0 = g_get_monotonic_time ();
+
+      for (int i = 0; i < QUEUE_ITEMS; i++)
+        mp_queue_put (q, g_variant_new_int32 (i), MP_TIMEOUT_INFINITE, NULL);
+      if (!mp_queue_join (q, 30 * G_USEC_PER_SEC, NULL))
+        {
+          fprintf (stderr, "mp-bench: the joinable queue worker did not finish\n");
+          exit (1);
+        }
+      v[r] = QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
+      mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+    }
+  printf ("workload=joinable_queue impl=libmp value=%.4g unit=items/s\n", median (v, repeat));
+  g_free (v);
+}
+
+/* ---- pipes: libmp, and a raw socketpair as the floor ---------------------------------------- */
+
+#define PINGPONG_MESSAGE 64
+#define PINGPONG_BATCH 20000
+#define BULK_MESSAGE (1 << 20)
+#define BULK_BATCH 200
+
+static void
+die (const char *what, GError *error)
+{
+  fprintf (stderr, "mp-bench: %s: %s\n", what, error ? error->message : g_strerror (errno));
+  exit (1);
+}
+
+/* Child: echoes every message until an empty one. */
+static GVariant *
+pipe_echo_target (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(MpConnection) c = mp_connection_deserialize (handle, fds, error);
+
+  if (c == NULL)
+    return g_variant_new_int32 (2);
+  for (;;)
+    {
+      g_autoptr(GBytes) m = mp_connection_recv_bytes (c, -1, error);
+      gsize len;
+      gconstpointer data;
+
+      if (m == NULL)
+        return g_variant_new_int32 (3);
+      data = g_bytes_get_data (m, &len);
+      if (len == 0)
+        return g_variant_new_int32 (0);
+      if (!mp_connection_send_bytes (c, data, len, 0, -1, error))
+        return g_variant_new_int32 (4);
+    }
+}
+
+/* Child: takes BULK_BATCH messages, answers "ok", again, until an empty one. */
+static GVariant *
+pipe_sink_target (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(MpConnection) c = mp_connection_deserialize (handle, fds, error);
+
+  if (c == NULL)
+    return g_variant_new_int32 (2);
+  for (;;)
+    {
+      for (int i = 0; i < BULK_BATCH; i++)
+        {
+          g_autoptr(GBytes) m = mp_connection_recv_bytes (c, -1, error);
+          if (m == NULL)
+            return g_variant_new_int32 (3);
+          if (g_bytes_get_size (m) == 0)
+            return g_variant_new_int32 (0);
+        }
+      if (!mp_connection_send_bytes (c, "ok", 2, 0, -1, error))
+        return g_variant_new_int32 (4);
+    }
+}
+
+static MpProcess *
+start_pipe_child (MpFunc func, MpConnection **parent_end)
+{
+  g_autoptr(MpConnection) child_end = NULL;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(MpCallable) target = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariant *handle;
+  MpProcess *p;
+
+  if (!mp_pipe (TRUE, parent_end, &child_end, &error))
+    die ("pipe", error);
+  handle = mp_connection_serialize (child_end, fds, &error);
+  target = mp_callable_new_with_fds (func, g_variant_new_tuple (&handle, 1), fds);
+  /* fork, as Python's default on Linux before 3.14 and multiprocess's. */
+  p = mp_context_process_new (mp_get_context ("fork", NULL), target);
+  if (!mp_process_start (p, &error))
+    die ("start", error);
+  return p;
+}
+
+static void
+stop_pipe_child (MpProcess *p, MpConnection *c)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!mp_connection_send_bytes (c, "", 0, 0, -1, &error) ||
+      !mp_process_join (p, MP_TIMEOUT_INFINITE, &error))
+    die ("stop", error);
+  g_object_unref (p);
+}
+
+static void
+read_exact (int fd, void *buf, size_t len)
+{
+  char *p = buf;
+
+  while (len > 0)
+    {
+      ssize_t n = read (fd, p, len);
+      if (n <= 0)
+        {
+          if (n < 0 && errno == EINTR)
+            continue;
+          die ("read", NULL);
+        }
+      p += n;
+      len -= (size_t) n;
+    }
+}
+
+static void
+write_exact (int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n <= 0)
+        {
+          if (n < 0 && errno == EINTR)
+            continue;
+          die ("write", NULL);
+        }
+      p += n;
+      len -= (size_t) n;
+    }
+}
+
+/* A forked child on a plain socket pair: same framing, fixed buffers, no library. */
+static pid_t
+start_raw_child (int *parent_fd, gboolean bulk)
+{
+  int sv[2];
+  pid_t pid;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    die ("socketpair", NULL);
+  pid = fork ();
+  if (pid < 0)
+    die ("fork", NULL);
+  if (pid == 0)
+    {
+      static char buf[4 + BULK_MESSAGE];
+      close (sv[0]);
+      for (int count = 1;; count++)
+        {
+          guint32 be;
+          size_t len;
+
+          read_exact (sv[1], &be, 4);
+          len = GUINT32_FROM_BE (be);
+          if (len == 0 || len > BULK_MESSAGE)
+            _exit (0);
+          read_exact (sv[1], buf + 4, len);
+          if (!bulk)
+            {
+              memcpy (buf, &be, 4);
+              write_exact (sv[1], buf, 4 + len);
+            }
+          else if (count % BULK_BATCH == 0)
+            write_exact (sv[1], "\0\0\0\2ok", 6);
+        }
+    }
+  close (sv[1]);
+  *parent_fd = sv[0];
+  return pid;
+}
+
+static void
+stop_raw_child (int fd, pid_t pid)
+{
+  int status;
+
+  write_exact (fd, "\0\0\0\0", 4);
+  close (fd);
+  waitpid (pid, &status, 0);
+}
+
+static double
+libmp_pingpong_us (MpConnection *c, int n)
+{
+  char msg[PINGPONG_MESSAGE];
+  gint64 t0;
+
+  memset (msg, 'x', sizeof msg);
+  t0 = g_get_monotonic_time ();
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) reply = NULL;
+
+      if (!mp_connection_send_bytes (c, msg, sizeof msg, 0, -1, &error) ||
+          !(reply = mp_connection_recv_bytes (c, -1, &error)))
+        die ("pingpong", error);
+    }
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static double
+raw_pingpong_us (int fd, int n)
+{
+  char buf[4 + PINGPONG_MESSAGE];
+  guint32 be = GUINT32_TO_BE (PINGPONG_MESSAGE);
+  gint64 t0;
+
+  memcpy (buf, &be, 4);
+  memset (buf + 4, 'x', PINGPONG_MESSAGE);
+  t0 = g_get_monotonic_time ();
+  for (int i = 0; i < n; i++)
+    {
+      write_exact (fd, buf, sizeof buf);
+      read_exact (fd, buf, sizeof buf);
+    }
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+/* With one_cpu, parent and children share one CPU (children inherit the mask), so a round
+ * trip costs the software path and two context switches rather than two cross-CPU wakeups,
+ * whose latency (tens of microseconds in a VM) would hide the differences between
+ * implementations. */
+static void
+pipe_pingpong (int repeat, gboolean one_cpu)
+{
+  g_autoptr(MpConnection) c = NULL;
+  const char *name = one_cpu ? "pipe_pingpong_1cpu" : "pipe_pingpong";
+  cpu_set_t saved, one;
+  MpProcess *p;
+  double *v = g_new (double, repeat);
+  int fd;
+  pid_t pid;
+
+  if (one_cpu)
+    {
+      if (sched_getaffinity (0, sizeof saved, &saved) < 0)
+        die ("sched_getaffinity", NULL);
+      CPU_ZERO (&one);
+      for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET (cpu, &saved))
+          {
+            CPU_SET (cpu, &one);
+            break;
+          }
+      if (sched_setaffinity (0, sizeof one, &one) < 0)
+        die ("sched_setaffinity", NULL);
+    }
+  p = start_pipe_child (pipe_echo_target, &c);
+
+  libmp_pingpong_us (c, 1000);
+  for (int r = 0; r < repeat; r++)
+    v[r] = libmp_pingpong_us (c, PINGPONG_BATCH);
+  stop_pipe_child (p, c);
+  printf ("workload=%s impl=libmp value=%.4g unit=us\n", name, median (v, repeat));
+
+  pid = start_raw_child (&fd, FALSE);
+  raw_pingpong_us (fd, 1000);
+  for (int r = 0; r < repeat; r++)
+    v[r] = raw_pingpong_us (fd, PINGPONG_BATCH);
+  stop_raw_child (fd, pid);
+  printf ("workload=%s impl=raw_c value=%.4g unit=us\n", name, median (v, repeat));
+  g_free (v);
+  if (one_cpu)
+    (void) sched_setaffinity (0, sizeof saved, &saved);
+}
+
+static double
+libmp_bulk_gbps (MpConnection *c, const guint8 *msg)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) ack = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (int i = 0; i < BULK_BATCH; i++)
+    if (!mp_connection_send_bytes (c, msg, BULK_MESSAGE, 0, -1, &error))
+      die ("bulk", error);
+  if (!(ack = mp_connection_recv_bytes (c, -1, &error)))
+    die ("bulk ack", error);
+  return (double) BULK_BATCH * BULK_MESSAGE / ((double) (g_get_monotonic_time () - t0) * 1000.0);
+}
+
+static double
+raw_bulk_gbps (int fd, guint8 *framed)
+{
+  char ack[6];
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (int i = 0; i < BULK_BATCH; i++)
+    write_exact (fd, framed, 4 + BULK_MESSAGE);
+  read_exact (fd, ack, sizeof ack);
+  return (double) BULK_BATCH * BULK_MESSAGE / ((double) (g_get_monotonic_time () - t0) * 1000.0);
+}
+
+static void
+pipe_bulk_1mib (int repeat)
+{
+  g_autoptr(MpConnection) c = NULL;
+  g_autofree guint8 *framed = g_malloc (4 + BULK_MESSAGE);
+  guint32 be = GUINT32_TO_BE (BULK_MESSAGE);
+  MpProcess *p;
+  double *v = g_new (double, repeat);
+  int fd;
+  pid_t pid;
+
+  memcpy (framed, &be, 4);
+  for (int i = 0; i < BULK_MESSAGE; i++)
+    framed[4 + i] = (guint8) i;
+
+  p = start_pipe_child (pipe_sink_target, &c);
+  libmp_bulk_gbps (c, framed + 4);
+  for (int r = 0; r < repeat; r++)
+    v[r] = libmp_bulk_gbps (c, framed + 4);
+  stop_pipe_child (p, c);
+  printf ("workload=pipe_bulk_1mib impl=libmp value=%.4g unit=GB/s\n", median (v, repeat));
+
+  pid = start_raw_child (&fd, TRUE);
+  raw_bulk_gbps (fd, framed);
+  for (int r = 0; r < repeat; r++)
+    v[r] = raw_bulk_gbps (fd, framed);
+  stop_raw_child (fd, pid);
+  printf ("workload=pipe_bulk_1mib impl=raw_c value=%.4g unit=GB/s\n", median (v, repeat));
+  g_free (v);
+}
+
+/* ---- shm_bulk: 64 MiB written by a child, read by the parent -------------------------------- */
+
+#define SHM_BULK_BYTES ((gsize) 64 << 20)
+
+/* The child's side for both implementations: on each byte from @go, copy a private 64 MiB
+ * buffer into the shared one, then answer on @done. */
+static void
+bulk_writer_loop (guint8 *shared, int go, int done)
+{
+  guint8 *src = g_malloc (SHM_BULK_BYTES);
+  char c;
+
+  memset (src, 0x5a, SHM_BULK_BYTES);
+  /* A fork child inherits the parent's end of @go too, so EOF never comes: 'q' ends it. */
+  while (read (go, &c, 1) == 1 && c == 'g')
+    {
+      memcpy (shared, src, SHM_BULK_BYTES);
+      if (write (done, "d", 1) != 1)
+        break;
+    }
+  g_free (src);
+}
+
+static GVariant *
+shm_bulk_child (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(MpSharedMemory) shm = mp_shared_memory_deserialize (handle, fds, error);
+  gint32 hgo, hdone;
+  int go, done;
+
+  g_variant_get_child (args, 1, "h", &hgo);
+  g_variant_get_child (args, 2, "h", &hdone);
+  go = g_unix_fd_list_get (fds, hgo, error);
+  done = g_unix_fd_list_get (fds, hdone, error);
+  if (shm == NULL || go < 0 || done < 0)
+    return g_variant_new_int32 (1);
+  bulk_writer_loop (mp_shared_memory_get_buf (shm, NULL), go, done);
+  return g_variant_new_int32 (0);
+}
+
+/* One round: tell the child to write, wait for it, read everything back. GB/s of the 64 MiB
+ * moved through the segment. */
+static double
+bulk_round (const guint8 *shared, guint8 *dst, int go, int done)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  char c;
+
+  if (write (go, "g", 1) != 1 || read (done, &c, 1) != 1)
+    {
+      fprintf (stderr, "mp-bench: the shm_bulk child died\n");
+      exit (1);
+    }
+  memcpy (dst, shared, SHM_BULK_BYTES);
+  if (dst[0] != 0x5a || dst[SHM_BULK_BYTES - 1] != 0x5a)
+    {
+      fprintf (stderr, "mp-bench: shm_bulk read wrong data\n");
+      exit (1);
+    }
+  return (double) SHM_BULK_BYTES / 1e9 / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+typedef struct
+{
+  const guint8 *shared;
+  int           go;
+  int           done;
+} BulkPeer;
+
+static void
+bulk_stop (BulkPeer *peer)
+{
+  if (write (peer->go, "q", 1) != 1)
+    { /* the child is gone */ }
+  close (peer->go);
+  close (peer->done);
+}
+
+static void
+shm_bulk (int repeat)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpSharedMemory) shm = mp_shared_memory_new (NULL, TRUE, SHM_BULK_BYTES, &error);
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(MpCallable) target = NULL;
+  g_autoptr(MpProcess) p = NULL;
+  double *lib = g_new (double, repeat), *raw = g_new (double, repeat);
+  double *ratio = g_new (double, repeat);
+  guint8 *dst = g_malloc (SHM_BULK_BYTES);
+  BulkPeer lp, rp;
+  GVariant *args[3];
+  int go[2], done[2], fd;
+  void *shared;
+  pid_t pid;
+
+  memset (dst, 0, SHM_BULK_BYTES);
+
+  /* libmp: a SharedMemory, handed to a child started by libmp. */
+  if (shm == NULL || pipe2 (go, O_CLOEXEC) < 0 || pipe2 (done, O_CLOEXEC) < 0)
+    {
+      fprintf (stderr, "mp-bench: %s\n", error ? error->message : g_strerror (errno));
+      exit (1);
+    }
+  args[0] = mp_shared_memory_serialize (shm, fds, NULL);
+  args[1] = g_variant_new_handle (g_unix_fd_list_append (fds, go[0], NULL));
+  args[2] = g_variant_new_handle (g_unix_fd_list_append (fds, done[1], NULL));
+  close (go[0]);
+  close (done[1]);
+  target = mp_callable_new_with_fds (shm_bulk_child, g_variant_new_tuple (args, 3), fds);
+  g_clear_object (&fds);
+  p = mp_context_process_new (mp_get_context ("fork", NULL), target);
+  if (!mp_process_start (p, &error))
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      exit (1);
+    }
+  lp = (BulkPeer) { mp_shared_memory_get_buf (shm, NULL), go[1], done[0] };
+
+  /* raw_c: nothing but a memfd, mmap and fork(): the floor libmp is measured against. */
+  fd = memfd_create ("raw-c", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate (fd, SHM_BULK_BYTES) < 0 || pipe2 (go, O_CLOEXEC) < 0 ||
+      pipe2 (done, O_CLOEXEC) < 0 ||
+      (shared = mmap (NULL, SHM_BULK_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+    {
+      perror ("mp-bench: raw_c");
+      exit (1);
+    }
+  fflush (stdout);
+  pid = fork ();
+  if (pid == 0)
+    {
+      bulk_writer_loop (shared, go[0], done[1]);
+      _exit (0);
+    }
+  close (go[0]);
+  close (done[1]);
+  rp = (BulkPeer) { shared, go[1], done[0] };
+
+  /* Warm-up (page faults on both sides), then rounds interleaved so both see the same load. */
+  bulk_round (lp.shared, dst, lp.go, lp.done);
+  bulk_round (rp.shared, dst, rp.go, rp.done);
+  for (int r = 0; r < repeat; r++)
+    {
+      /* Alternate which goes first, so neither always follows the other. */
+      if (r % 2 == 0)
+        lib[r] = bulk_round (lp.shared, dst, lp.go, lp.done);
+      raw[r] = bulk_round (rp.shared, dst, rp.go, rp.done);
+      if (r % 2 == 1)
+        lib[r] = bulk_round (lp.shared, dst, lp.go, lp.done);
+      ratio[r] = lib[r] / raw[r];
+    }
+
+  bulk_stop (&rp);
+  waitpid (pid, NULL, 0);
+  munmap (shared, SHM_BULK_BYTES);
+  close (fd);
+  bulk_stop (&lp);
+  (void) mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+  (void) mp_shared_memory_unlink (shm, NULL);
+
+  printf ("workload=shm_bulk impl=libmp value=%.4g unit=GB/s\n", median (lib, repeat));
+  printf ("workload=shm_bulk impl=raw_c value=%.4g unit=GB/s\n", median (raw, repeat));
+  /* The median of the ratios of adjacent rounds: on a loaded machine, steadier than the
+   * ratio of the medians. */
+  printf ("workload=shm_bulk_libmp_vs_raw_c impl=libmp value=%.3f unit=ratio\n",
+          median (ratio, repeat));
+  g_free (ratio);
+  g_free (lib);
+  g_free (raw);
+  g_free (dst);
 }
 
 /* monitor_ingest: one child writes marks into its ring as fast as it can; one monitor (of the
@@ -227,6 +851,24 @@ main (int argc, char **argv)
     process_start_join (workload + strlen ("process_start_join_"), repeat);
   else if (g_str_equal (workload, "trace_overhead"))
     trace_overhead (repeat);
+  else if (g_str_equal (workload, "shm_bulk"))
+    shm_bulk (repeat);
+  else if (g_str_equal (workload, "queue_throughput_int"))
+    queue_throughput (workload, g_variant_new_int32 (12345), repeat);
+  else if (g_str_equal (workload, "queue_throughput_1k"))
+    {
+      static guint8 kib[1024];
+      queue_throughput (workload, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, kib, 1024, 1),
+                        repeat);
+    }
+  else if (g_str_equal (workload, "joinable_queue"))
+    joinable_queue (repeat);
+  else if (g_str_equal (workload, "pipe_pingpong"))
+    pipe_pingpong (repeat, FALSE);
+  else if (g_str_equal (workload, "pipe_pingpong_1cpu"))
+    pipe_pingpong (repeat, TRUE);
+  else if (g_str_equal (workload, "pipe_bulk_1mib"))
+    pipe_bulk_1mib (repeat);
   else if (g_str_equal (workload, "monitor_ingest"))
     monitor_ingest (repeat);
   else

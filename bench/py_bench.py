@@ -7,6 +7,7 @@ cannot take the runner down); prints lines in the same format as mp-bench:
 """
 import argparse
 import importlib
+import os
 import statistics
 import sys
 import time
@@ -43,6 +44,199 @@ def bench_start_join(mod, method, repeat):
     return statistics.median(per_proc_ms), "ms"
 
 
+# --- queues: one producer process -> the parent consuming ------------------------------------
+
+QUEUE_ITEMS = 20000
+
+
+def queue_producer(q, n, item):
+    for _ in range(n):
+        q.put(item)
+
+
+def joinable_worker(q, n):
+    for _ in range(n):
+        q.get()
+        q.task_done()
+
+
+def queue_throughput(mod, item, repeat):
+    """Items per second through a Queue from a child process to the parent."""
+    rates = []
+    for _ in range(repeat):
+        q = mod.Queue()
+        p = mod.Process(target=queue_producer, args=(q, QUEUE_ITEMS, item))
+        t0 = time.perf_counter()
+        p.start()
+        for _ in range(QUEUE_ITEMS):
+            q.get()
+        rates.append(QUEUE_ITEMS / (time.perf_counter() - t0))
+        p.join()
+    return statistics.median(rates), "items/s"
+
+
+def joinable_queue(mod, repeat):
+    """Items per second through a JoinableQueue, each acknowledged with task_done()."""
+    rates = []
+    for _ in range(repeat):
+        q = mod.JoinableQueue()
+        p = mod.Process(target=joinable_worker, args=(q, QUEUE_ITEMS))
+        p.start()
+        t0 = time.perf_counter()
+        for i in range(QUEUE_ITEMS):
+            q.put(i)
+        q.join()
+        rates.append(QUEUE_ITEMS / (time.perf_counter() - t0))
+        p.join()
+    return statistics.median(rates), "items/s"
+
+
+# Pipe workloads (fork, Python's default on Linux before 3.14 and multiprocess's). The child
+# functions are module-level so they would also work under spawn.
+PINGPONG_MESSAGE = b"x" * 64
+PINGPONG_BATCH = 20000
+BULK_MESSAGE = bytes(range(256)) * 4096   # 1 MiB
+BULK_BATCH = 200
+
+
+def pipe_echo(conn):
+    while True:
+        m = conn.recv_bytes()
+        if not m:
+            return
+        conn.send_bytes(m)
+
+
+def pipe_sink(conn):
+    while True:
+        for _ in range(BULK_BATCH):
+            if not conn.recv_bytes():
+                return
+        conn.send_bytes(b"ok")
+
+
+def start_pipe_child(mod, target):
+    ctx = mod.get_context("fork")
+    parent, child = ctx.Pipe()
+    p = ctx.Process(target=target, args=(child,))
+    p.start()
+    child.close()
+    return p, parent
+
+
+def stop_pipe_child(p, conn):
+    conn.send_bytes(b"")
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError(f"child exited with code {p.exitcode}")
+
+
+def pingpong_us(conn, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        conn.send_bytes(PINGPONG_MESSAGE)
+        conn.recv_bytes()
+    return (time.perf_counter() - t0) * 1e6 / n
+
+
+def bench_pipe_pingpong(mod, repeat):
+    p, conn = start_pipe_child(mod, pipe_echo)
+    pingpong_us(conn, 1000)
+    values = [pingpong_us(conn, PINGPONG_BATCH) for _ in range(repeat)]
+    stop_pipe_child(p, conn)
+    return statistics.median(values), "us"
+
+
+def bench_pipe_pingpong_1cpu(mod, repeat):
+    # Parent and child on one CPU: see pipe_pingpong in mp-bench.c.
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    try:
+        return bench_pipe_pingpong(mod, repeat)
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def bulk_gbps(conn):
+    t0 = time.perf_counter()
+    for _ in range(BULK_BATCH):
+        conn.send_bytes(BULK_MESSAGE)
+    conn.recv_bytes()
+    return BULK_BATCH * len(BULK_MESSAGE) / (time.perf_counter() - t0) / 1e9
+
+
+def bench_pipe_bulk_1mib(mod, repeat):
+    p, conn = start_pipe_child(mod, pipe_sink)
+    bulk_gbps(conn)
+    values = [bulk_gbps(conn) for _ in range(repeat)]
+    stop_pipe_child(p, conn)
+    return statistics.median(values), "GB/s"
+
+
+SHM_BULK_BYTES = 64 << 20
+
+
+def shm_bulk_child(mod_name, name, go, done):
+    # Attaches by name, as the libmp child does with its handle.
+    shared_memory = importlib.import_module(mod_name + ".shared_memory")
+    shm = shared_memory.SharedMemory(name=name)
+    src = b"\x5a" * SHM_BULK_BYTES
+    while go.recv_bytes() == b"g":
+        shm.buf[:SHM_BULK_BYTES] = src
+        done.send_bytes(b"d")
+    shm.close()
+
+
+def bench_shm_bulk(mod, mod_name, repeat):
+    """GB/s of 64 MiB written into a SharedMemory by a child, then read by the parent."""
+    shared_memory = importlib.import_module(mod_name + ".shared_memory")
+    if mod_name == "multiprocess":
+        # Debian's multiprocess 0.70.12 calls _posixsubprocess.fork_exec() with Python 3.10's
+        # arguments, so its resource tracker cannot start on 3.11 (bench/README.md). The stdlib
+        # helper does the same thing with the right arguments; nothing timed goes through it.
+        import os
+        import multiprocessing.util
+        std_spawnv_passfds = multiprocessing.util.spawnv_passfds
+        importlib.import_module("multiprocess.util").spawnv_passfds = \
+            lambda path, args, fds: std_spawnv_passfds(os.fsencode(path), args, fds)
+    shm = shared_memory.SharedMemory(create=True, size=SHM_BULK_BYTES)
+    go_r, go_w = mod.Pipe(duplex=False)
+    done_r, done_w = mod.Pipe(duplex=False)
+    p = mod.get_context("fork").Process(target=shm_bulk_child,
+                                        args=(mod_name, shm.name, go_r, done_w))
+    p.start()
+    dst = bytearray(SHM_BULK_BYTES)
+    view = memoryview(dst)
+
+    def one_round():
+        t0 = time.perf_counter()
+        go_w.send_bytes(b"g")
+        done_r.recv_bytes()
+        view[:] = shm.buf[:SHM_BULK_BYTES]
+        return SHM_BULK_BYTES / 1e9 / (time.perf_counter() - t0)
+
+    one_round()  # warm-up: page faults on both sides
+    rates = [one_round() for _ in range(repeat)]
+    if dst[0] != 0x5a or dst[-1] != 0x5a:
+        raise RuntimeError("shm_bulk read wrong data")
+    go_w.send_bytes(b"q")
+    p.join()
+    shm.close()
+    shm.unlink()
+    return statistics.median(rates), "GB/s"
+
+
+WORKLOADS = {
+    "queue_throughput_int": lambda mod, r: queue_throughput(mod, 12345, r),
+    "queue_throughput_1k": lambda mod, r: queue_throughput(mod, b"x" * 1024, r),
+    "joinable_queue": joinable_queue,
+    "pipe_pingpong": bench_pipe_pingpong,
+    "pipe_pingpong_1cpu": bench_pipe_pingpong_1cpu,
+    "pipe_bulk_1mib": bench_pipe_bulk_1mib,
+    "shm_bulk": lambda mod, r: bench_shm_bulk(mod, mod.__name__, r),
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--impl", required=True,
@@ -50,14 +244,17 @@ def main():
     ap.add_argument("--workload", required=True)
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
+    mod = importlib.import_module(args.impl)
+    repeat = max(1, args.repeat)
 
     prefix = "process_start_join_"
     method = args.workload[len(prefix):]
-    if not args.workload.startswith(prefix) or method not in BATCH:
+    if args.workload.startswith(prefix) and method in BATCH:
+        value, unit = bench_start_join(mod, method, repeat)
+    elif args.workload in WORKLOADS:
+        value, unit = WORKLOADS[args.workload](mod, repeat)
+    else:
         sys.exit(f"py_bench: no Python counterpart for {args.workload!r}")
-
-    mod = importlib.import_module(args.impl)
-    value, unit = bench_start_join(mod, method, max(1, args.repeat))
     print(f"workload={args.workload} impl={args.impl} "
           f"value={value:.4g} unit={unit}", flush=True)
 

@@ -73,7 +73,7 @@ start_grandchildren (GVariant *args, GUnixFDList *fds, GError **error)
 
 typedef struct
 {
-  MpEventReader *reader;
+  MpTraceReader *reader;
   guint64        t0;
   GMainLoop     *loop;
   MpProcess     *children[3];
@@ -81,11 +81,11 @@ typedef struct
 } Demo;
 
 static void
-print_event (Demo *demo, const MpEvent *ev)
+print_event (Demo *demo, const MpTraceEvent *ev)
 {
   double ms = (double) (ev->timestamp_ns - demo->t0) / 1e6;
 
-  printf ("[%+9.3f ms] pid %-7d %-16s", ms, ev->pid, mp_event_type_to_string (ev->type));
+  printf ("[%+9.3f ms] pid %-7d %-16s", ms, ev->pid, mp_trace_event_type_to_string (ev->type));
   switch (ev->type)
     {
     case MP_EVENT_PROCESS_CREATED:
@@ -116,7 +116,7 @@ print_event (Demo *demo, const MpEvent *ev)
 static int
 by_time (const void *a, const void *b)
 {
-  const MpEvent *x = a, *y = b;
+  const MpTraceEvent *x = a, *y = b;
   return x->timestamp_ns < y->timestamp_ns ? -1 : x->timestamp_ns > y->timestamp_ns;
 }
 
@@ -124,11 +124,11 @@ static gboolean
 drain_events (gpointer user_data)
 {
   Demo *demo = user_data;
-  MpEvent events[256];
+  MpTraceEvent events[256];
   guint64 lost;
   guint n;
 
-  while ((n = mp_event_reader_read (demo->reader, events, G_N_ELEMENTS (events), &lost)) > 0)
+  while ((n = mp_trace_reader_read (demo->reader, events, G_N_ELEMENTS (events), &lost)) > 0)
     {
       /* Each process's events are in order; sort the batch to interleave processes by time. */
       qsort (events, n, sizeof events[0], by_time);
@@ -180,7 +180,7 @@ main (int argc, char **argv)
 
   mp_init (&argc, &argv);
 
-  demo.reader = mp_event_reader_new (FALSE);
+  demo.reader = mp_trace_reader_new (FALSE);
   demo.t0 = g_get_monotonic_time () * 1000;
   demo.loop = g_main_loop_new (NULL, FALSE);
 
@@ -209,6 +209,6 @@ main (int argc, char **argv)
   for (int i = 0; i < 3; i++)
     g_object_unref (demo.children[i]);
   g_main_loop_unref (demo.loop);
-  mp_event_reader_free (demo.reader);
+  mp_trace_reader_free (demo.reader);
   return 0;
 }

@@ -30,7 +30,7 @@ G_BEGIN_DECLS
 #define MP_ARENA_VERSION      1
 #define MP_ARENA_MEMFD_NAME   "libmp-arena"
 #define MP_ARENA_PROCS        512
-#define MP_ARENA_OBJECTS      2048
+#define MP_ARENA_OBJECTS      8192
 #define MP_ARENA_RING_EVENTS  4096   /* default; power of two; LIBMP_RING_EVENTS overrides */
 #define MP_ARENA_NAME_LEN     64
 #define MP_ARENA_LABEL_LEN    48

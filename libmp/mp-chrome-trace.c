@@ -211,7 +211,7 @@ task_slice (Exporter *x, gint32 worker, guint64 pool, guint64 task, guint64 star
 }
 
 static void
-on_event (Exporter *x, const MpEvent *ev)
+on_event (Exporter *x, const MpTraceEvent *ev)
 {
   char lb[32], name[96], args[160];
   guint64 t = ev->timestamp_ns;
@@ -333,7 +333,7 @@ on_event (Exporter *x, const MpEvent *ev)
     case MP_EVENT_SHM_CREATED:
     case MP_EVENT_SHM_ATTACHED:
     case MP_EVENT_SHM_UNLINKED:
-      g_snprintf (name, sizeof name, "%s %s", mp_event_type_to_string (ev->type),
+      g_snprintf (name, sizeof name, "%s %s", mp_trace_event_type_to_string (ev->type),
                   label_of (x, ev->object, lb, sizeof lb));
       instant (x, ev->pid, t, name, "shm", NULL);
       break;
@@ -486,7 +486,7 @@ finish (Exporter *x)
 gboolean
 mp_trace_file_export_chrome (const char *trace_path, const char *output_path, GError **error)
 {
-  g_autoptr(MpTraceReader) reader = NULL;
+  g_autoptr(MpTraceFileReader) reader = NULL;
   g_autofree char *tmp_path = NULL;
   const MpTraceHeader *h;
   Exporter x = { 0 };
@@ -498,10 +498,10 @@ mp_trace_file_export_chrome (const char *trace_path, const char *output_path, GE
   g_return_val_if_fail (trace_path != NULL, FALSE);
   g_return_val_if_fail (output_path != NULL, FALSE);
 
-  reader = _mp_trace_reader_new_for_path (trace_path, error);
+  reader = _mp_trace_file_reader_new_for_path (trace_path, error);
   if (reader == NULL)
     return FALSE;
-  h = _mp_trace_reader_get_header (reader);
+  h = _mp_trace_file_reader_get_header (reader);
 
   tmp_path = g_strdup_printf ("%s.XXXXXX", output_path);
   fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0644);
@@ -532,7 +532,7 @@ mp_trace_file_export_chrome (const char *trace_path, const char *output_path, GE
                           h->root_pid, h->start_realtime_ns);
   note_name (&x, h->root_pid, "MainProcess");
 
-  while (_mp_trace_reader_next (reader, &rec, &local))
+  while (_mp_trace_file_reader_next (reader, &rec, &local))
     {
       if (x.t0 == 0)
         x.t0 = rec.t_ns;

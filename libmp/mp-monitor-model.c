@@ -37,10 +37,11 @@
 
 #define MAX_ATTACHED 64
 #define MAX_TREE_DEPTH 4096
-/* Far above what an arena holds (512 process slots, 2048 objects): only hostile or corrupt
- * input reaches these, and then the models stop growing instead of the monitor. */
+/* Far above what an arena holds (MP_ARENA_PROCS process slots, MP_ARENA_OBJECTS objects): only
+ * hostile or corrupt input reaches these, and then the models stop growing instead of the
+ * monitor. */
 #define MAX_PROCESSES 4096
-#define MAX_OBJECTS   8192
+#define MAX_OBJECTS   (2 * MP_ARENA_OBJECTS)
 #define MAX_POOLS     256     /* each keeps a task stream of MP_POOL_RECENT_TASKS */
 
 struct _MpMonitorModels
@@ -868,7 +869,7 @@ pool_worker (MpMonitorPool *pool, gint32 pid, gboolean create)
 }
 
 static void
-task_ended (MpMonitorModels *m, MpMonitorPool *pool, const MpEvent *ev, gboolean failed)
+task_ended (MpMonitorModels *m, MpMonitorPool *pool, const MpTraceEvent *ev, gboolean failed)
 {
   MpPoolWorkerState *w = pool_worker (pool, ev->pid, FALSE);
   MpMonitorTaskSpan span = { 0 };
@@ -934,7 +935,7 @@ task_ended (MpMonitorModels *m, MpMonitorPool *pool, const MpEvent *ev, gboolean
 }
 
 static void
-apply_event (MpMonitorModels *m, const MpEvent *ev)
+apply_event (MpMonitorModels *m, const MpTraceEvent *ev)
 {
   MpMonitorProcess *p;
 
@@ -1223,7 +1224,7 @@ update_waiters (MpMonitorModels *m)
 }
 
 void
-_mp_monitor_models_apply_events (MpMonitorModels *m, const MpEvent *events, guint n_events)
+_mp_monitor_models_apply_events (MpMonitorModels *m, const MpTraceEvent *events, guint n_events)
 {
   for (guint i = 0; i < n_events; i++)
     {

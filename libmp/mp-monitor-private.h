@@ -472,7 +472,7 @@ MpMonitorModels  *_mp_monitor_models_new     (MpAlertFunc  alert_raised,
                                               gpointer     user_data);
 void              _mp_monitor_models_free    (MpMonitorModels *m);
 void              _mp_monitor_models_apply_events   (MpMonitorModels   *m,
-                                                     const MpEvent     *events,
+                                                     const MpTraceEvent     *events,
                                                      guint              n_events);
 void              _mp_monitor_models_apply_lost     (MpMonitorModels   *m,
                                                      guint64            t_ns,

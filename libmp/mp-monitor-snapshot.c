@@ -125,20 +125,13 @@ _mp_monitor_role_from_string (const char *str, guint32 *role)
 gboolean
 _mp_event_type_from_string (const char *str, guint32 *type)
 {
-  static const guint32 known[] = {
-    MP_EVENT_NONE, MP_EVENT_PROCESS_CREATED, MP_EVENT_PROCESS_STARTED, MP_EVENT_PROCESS_EXITED,
-    MP_EVENT_PROCESS_EXITING, MP_EVENT_TASK_SUBMITTED, MP_EVENT_TASK_STARTED,
-    MP_EVENT_TASK_FINISHED, MP_EVENT_TASK_FAILED, MP_EVENT_QUEUE_PUT, MP_EVENT_QUEUE_GET,
-    MP_EVENT_LOCK_CONTENDED, MP_EVENT_LOCK_ACQUIRED, MP_EVENT_LOCK_RELEASED,
-    MP_EVENT_LOCK_OWNER_DIED, MP_EVENT_BARRIER_WAIT, MP_EVENT_CONDITION_WAIT,
-    MP_EVENT_SHM_CREATED, MP_EVENT_SHM_ATTACHED, MP_EVENT_SHM_UNLINKED,
-    MP_EVENT_WORKER_REPLACED, MP_EVENT_MARK,
-  };
-
-  for (guint i = 0; i < G_N_ELEMENTS (known); i++)
-    if (g_strcmp0 (str, mp_event_type_to_string (known[i])) == 0)
+  /* Every type mp_trace_event_type_to_string() names, so new types need no change here. */
+  if (str == NULL || g_str_equal (str, "unknown"))
+    return FALSE;
+  for (guint32 t = 0; t < 256; t++)
+    if (g_str_equal (str, mp_trace_event_type_to_string ((MpEventType) t)))
       {
-        *type = known[i];
+        *type = t;
         return TRUE;
       }
   return FALSE;

@@ -65,7 +65,7 @@ struct _MpMonitor
   GCancellable      *cancellable;
 
   /* replay */
-  MpTraceReader     *trace;
+  MpTraceFileReader     *trace;
   MpTraceRecord      pending;
   gboolean           has_pending;
   gint64             replay_origin_us;
@@ -86,13 +86,13 @@ struct _MpMonitor
   gboolean           running;
   gboolean           finished;
 
-  MpTraceWriter     *writer;
+  MpTraceFileWriter     *writer;
   guint64            n_events;
   guint64            n_lost;
   guint64            last_t;           /* data time of the newest record */
 
-  MpEvent           *buf;
-  MpEvent           *tmp;
+  MpTraceEvent           *buf;
+  MpTraceEvent           *tmp;
   guint              buf_len;
 };
 
@@ -146,13 +146,13 @@ record_failed (MpMonitor *self, GError *error)
 {
   g_warning ("libmp: recording stopped: %s", error->message);
   g_error_free (error);
-  (void) _mp_trace_writer_close (self->writer, self->last_t, NULL);
+  (void) _mp_trace_file_writer_close (self->writer, self->last_t, NULL);
   self->writer = NULL;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECORDING]);
 }
 
 static void
-ingest_events (MpMonitor *self, const MpEvent *events, guint n, guint64 lost)
+ingest_events (MpMonitor *self, const MpTraceEvent *events, guint n, guint64 lost)
 {
   GError *error = NULL;
 
@@ -161,8 +161,8 @@ ingest_events (MpMonitor *self, const MpEvent *events, guint n, guint64 lost)
   if (n > 0 && events[n - 1].timestamp_ns > self->last_t)
     self->last_t = events[n - 1].timestamp_ns;
   if (self->writer != NULL &&
-      ((n > 0 && !_mp_trace_writer_events (self->writer, events, n, &error)) ||
-       (lost > 0 && !_mp_trace_writer_lost (self->writer, self->last_t, lost, &error))))
+      ((n > 0 && !_mp_trace_file_writer_events (self->writer, events, n, &error)) ||
+       (lost > 0 && !_mp_trace_file_writer_lost (self->writer, self->last_t, lost, &error))))
     record_failed (self, error);
 
   _mp_monitor_models_apply_events (self->models, events, n);
@@ -182,8 +182,8 @@ ingest_snapshot (MpMonitor *self, const MpMonitorSnapshot *snap)
 
   if (snap->t_ns > self->last_t)
     self->last_t = snap->t_ns;
-  if (self->writer != NULL && (!_mp_trace_writer_snapshot (self->writer, snap, &error) ||
-                               (snap->full && !_mp_trace_writer_flush (self->writer, &error))))
+  if (self->writer != NULL && (!_mp_trace_file_writer_snapshot (self->writer, snap, &error) ||
+                               (snap->full && !_mp_trace_file_writer_flush (self->writer, &error))))
     record_failed (self, error);
   _mp_monitor_models_apply_snapshot (self->models, snap);
   _mp_monitor_models_flush (self->models);
@@ -221,7 +221,7 @@ merge_runs (MpMonitor *self, guint *starts, guint n_runs)
   while (n_runs > 1)
     {
       guint out = 0, w = 0;
-      MpEvent *swap;
+      MpTraceEvent *swap;
 
       for (guint r = 0; r < n_runs; r += 2)
         {
@@ -379,7 +379,7 @@ replay_step (MpMonitor *self, guint64 until, guint max, GError **error)
         {
           GError *local = NULL;
 
-          if (!_mp_trace_reader_next (self->trace, rec, &local))
+          if (!_mp_trace_file_reader_next (self->trace, rec, &local))
             {
               flush_replay_batch (self);
               if (local != NULL)
@@ -480,7 +480,7 @@ on_event_tick (gpointer user_data)
         {
           /* The first record sets the clock. */
           MpTraceRecord *rec = &self->pending;
-          if (!self->has_pending && _mp_trace_reader_next (self->trace, rec, &error))
+          if (!self->has_pending && _mp_trace_file_reader_next (self->trace, rec, &error))
             self->has_pending = TRUE;
           if (self->has_pending)
             {
@@ -639,7 +639,7 @@ mp_monitor_start_recording (MpMonitor *self, const char *path, GError **error)
   h.trace_level = self->trace_level;
   h.start_realtime_ns = self->start_realtime_ns;
   h.start_monotonic_ns = self->start_monotonic_ns;
-  self->writer = _mp_trace_writer_new (path, &h, error);
+  self->writer = _mp_trace_file_writer_new (path, &h, error);
   if (self->writer == NULL)
     return FALSE;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECORDING]);
@@ -660,7 +660,7 @@ mp_monitor_start_recording (MpMonitor *self, const char *path, GError **error)
 gboolean
 mp_monitor_stop_recording (MpMonitor *self, GError **error)
 {
-  MpTraceWriter *w;
+  MpTraceFileWriter *w;
 
   g_return_val_if_fail (MP_IS_MONITOR (self), FALSE);
 
@@ -671,7 +671,7 @@ mp_monitor_stop_recording (MpMonitor *self, GError **error)
     }
   w = g_steal_pointer (&self->writer);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECORDING]);
-  return _mp_trace_writer_close (w, self->last_t, error);
+  return _mp_trace_file_writer_close (w, self->last_t, error);
 }
 
 gboolean
@@ -795,15 +795,15 @@ MpMonitor *
 mp_monitor_new_for_trace_file (const char *path, GError **error)
 {
   g_autoptr(MpMonitor) self = NULL;
-  g_autoptr(MpTraceReader) reader = NULL;
+  g_autoptr(MpTraceFileReader) reader = NULL;
   const MpTraceHeader *h;
 
   g_return_val_if_fail (path != NULL, NULL);
 
-  reader = _mp_trace_reader_new_for_path (path, error);
-  if (reader == NULL || !_mp_trace_reader_validate (reader, error))
+  reader = _mp_trace_file_reader_new_for_path (path, error);
+  if (reader == NULL || !_mp_trace_file_reader_validate (reader, error))
     return NULL;
-  h = _mp_trace_reader_get_header (reader);
+  h = _mp_trace_file_reader_get_header (reader);
   self = monitor_new (MP_MONITOR_SOURCE_TRACE);
   self->program = g_strdup (h->program);
   self->root_pid = h->root_pid;
@@ -828,7 +828,7 @@ subprocess_exited (GObject *source, GAsyncResult *result, gpointer user_data)
     /* Nobody writes the root's exit into the arena, but we reaped it: record it as an event
      * of pid 0, the monitor. */
     GSubprocess *sp = G_SUBPROCESS (source);
-    MpEvent ev = { .timestamp_ns = _mp_monotonic_ns (), .pid = 0,
+    MpTraceEvent ev = { .timestamp_ns = _mp_monotonic_ns (), .pid = 0,
                    .type = MP_EVENT_PROCESS_EXITED, .object = 0, .a = self->root_pid,
                    .b = g_subprocess_get_if_signaled (sp) ? -g_subprocess_get_term_sig (sp)
                                                           : g_subprocess_get_exit_status (sp) };
@@ -930,7 +930,7 @@ mp_monitor_dispose (GObject *object)
     g_cancellable_cancel (self->cancellable);
   if (self->writer != NULL)
     {
-      (void) _mp_trace_writer_close (self->writer, self->last_t, NULL);
+      (void) _mp_trace_file_writer_close (self->writer, self->last_t, NULL);
       self->writer = NULL;
     }
   G_OBJECT_CLASS (mp_monitor_parent_class)->dispose (object);
@@ -950,7 +950,7 @@ mp_monitor_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   if (self->has_pending)
     _mp_trace_record_clear (&self->pending);
-  _mp_trace_reader_free (self->trace);
+  _mp_trace_file_reader_free (self->trace);
   g_free (self->program);
   g_free (self->buf);
   g_free (self->tmp);
@@ -1065,7 +1065,7 @@ mp_monitor_class_init (MpMonitorClass *klass)
   /**
    * MpMonitor::events:
    * @monitor: the monitor
-   * @events: (array length=n_events) (type gpointer): the batch, a `const MpEvent *`
+   * @events: (array length=n_events) (type gpointer): the batch, a `const MpTraceEvent *`
    * @n_events: its length
    * @lost: events overwritten in the rings before this batch could read them
    *
@@ -1114,8 +1114,8 @@ mp_monitor_init (MpMonitor *self)
   self->event_interval = 50;
   self->sample_interval = 500;
   self->speed = 1.0;
-  self->buf = g_new (MpEvent, DRAIN_CAPACITY);
-  self->tmp = g_new (MpEvent, DRAIN_CAPACITY);
+  self->buf = g_new (MpTraceEvent, DRAIN_CAPACITY);
+  self->tmp = g_new (MpTraceEvent, DRAIN_CAPACITY);
 }
 
 MpMonitorModels *

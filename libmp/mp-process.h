@@ -13,17 +13,10 @@
 #include <gio/gunixfdlist.h>
 
 #include "mp-callable.h"
+#include "mp-types.h"
 #include "mp-version-macros.h"
 
 G_BEGIN_DECLS
-
-/**
- * MP_TIMEOUT_INFINITE:
- *
- * A timeout that never runs out. Timeouts are #gint64 microseconds; 0 means do not block,
- * and a negative value other than this one is treated as 0 (as Python treats negative timeouts).
- */
-#define MP_TIMEOUT_INFINITE ((gint64) -1)
 
 #define MP_TYPE_PROCESS (mp_process_get_type ())
 

@@ -25,6 +25,7 @@ typedef struct
 } MpSpawned;
 
 gboolean _mp_spawn_exec        (const char  *marker,
+                                int          sentinel_w,
                                 MpSpawned   *out,
                                 GError     **error);
 void     _mp_spawn_abort       (MpSpawned   *spawned);

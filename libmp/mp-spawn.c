@@ -57,7 +57,7 @@ _mp_fd_mark_all_cloexec_from (int lowfd)
 }
 
 G_GNUC_NORETURN static void
-exec_child (int sock_fd, int err_fd, const char *exe, char **argv, char **envp)
+exec_child (int sock_fd, int sentinel_fd, int err_fd, const char *exe, char **argv, char **envp)
 {
   sigset_t none;
   int errsv;
@@ -65,10 +65,13 @@ exec_child (int sock_fd, int err_fd, const char *exe, char **argv, char **envp)
   sigemptyset (&none);
   pthread_sigmask (SIG_SETMASK, &none, NULL);
 
-  /* dup2 clears close-on-exec on the copy: fd 3 is the one descriptor the child keeps. */
+  /* dup2 clears close-on-exec on the copy: fd 3 is the one descriptor the child keeps (and
+   * fd 4, the sentinel pipe, where there are no pidfds). */
   if (dup2 (sock_fd, MP_CHILD_FD) < 0)
     goto fail;
-  _mp_fd_mark_all_cloexec_from (MP_CHILD_FD + 1);
+  if (sentinel_fd >= 0 && dup2 (sentinel_fd, MP_CHILD_FD + 1) < 0)
+    goto fail;
+  _mp_fd_mark_all_cloexec_from (sentinel_fd >= 0 ? MP_CHILD_FD + 2 : MP_CHILD_FD + 1);
   execve (exe, argv, envp);
 
 fail:
@@ -87,8 +90,30 @@ move_high (int fd)
   return high;
 }
 
+/* The program to exec: what /proc/self/exe names, resolved once. Going by the path rather
+ * than exec'ing the magic link itself lets tools that interpose on exec (valgrind
+ * --trace-children) follow the child. A program deleted since it started only has the link. */
+static const char *
+self_executable (void)
+{
+  static char *path;
+
+  if (g_once_init_enter (&path))
+    {
+      char *resolved = g_file_read_link ("/proc/self/exe", NULL);
+      if (resolved == NULL || g_str_has_suffix (resolved, " (deleted)") ||
+          access (resolved, X_OK) != 0)
+        {
+          g_free (resolved);
+          resolved = g_strdup ("/proc/self/exe");
+        }
+      g_once_init_leave (&path, resolved);
+    }
+  return path;
+}
+
 gboolean
-_mp_spawn_exec (const char *marker, MpSpawned *out, GError **error)
+_mp_spawn_exec (const char *marker, int sentinel_w, MpSpawned *out, GError **error)
 {
   const char *exe = mp_get_executable ();
   const char *argv[3] = { _mp_get_argv0 (), marker, NULL };
@@ -99,7 +124,7 @@ _mp_spawn_exec (const char *marker, MpSpawned *out, GError **error)
   pid_t pid;
 
   if (exe[0] == 0)
-    exe = "/proc/self/exe";
+    exe = self_executable ();
 
   for (char **e = environ; e && *e; e++)
     if (!g_str_has_prefix (*e, MP_CHILD_FD_ENV "="))
@@ -121,9 +146,11 @@ _mp_spawn_exec (const char *marker, MpSpawned *out, GError **error)
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "pipe() failed: %s", g_strerror (errsv));
       return FALSE;
     }
-  /* Keep the child's ends clear of 0–3 so dup2 onto 3 cannot clobber them. */
+  /* Keep the child's ends clear of 0–4 so dup2 onto 3 and 4 cannot clobber them. */
   sv[1] = move_high (sv[1]);
   errpipe[1] = move_high (errpipe[1]);
+  if (sentinel_w >= 0)
+    sentinel_w = fcntl (sentinel_w, F_DUPFD_CLOEXEC, 10);
   if (sv[1] < 0 || errpipe[1] < 0)
     {
       errsv = errno;
@@ -139,11 +166,13 @@ _mp_spawn_exec (const char *marker, MpSpawned *out, GError **error)
   fflush (stderr);
   pid = fork ();
   if (pid == 0)
-    exec_child (sv[1], errpipe[1], exe, (char **) argv, (char **) envp->pdata);
+    exec_child (sv[1], sentinel_w, errpipe[1], exe, (char **) argv, (char **) envp->pdata);
 
   errsv = errno;
   close (sv[1]);
   close (errpipe[1]);
+  if (sentinel_w >= 0)
+    close (sentinel_w);
   if (pid < 0)
     {
       close (sv[0]);
@@ -168,8 +197,8 @@ _mp_spawn_exec (const char *marker, MpSpawned *out, GError **error)
 
   out->pid = pid;
   out->sock = sv[0];
-  out->pidfd = _mp_pidfd_open (pid);
-  if (out->pidfd < 0)
+  out->pidfd = _mp_pidfd_available () ? _mp_pidfd_open (pid) : -1;
+  if (out->pidfd < 0 && _mp_pidfd_available ())
     {
       errsv = errno;
       _mp_spawn_abort (out);
@@ -198,6 +227,8 @@ _mp_start_spawn (MpProcess *self, GError **error)
 {
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
   g_autoptr(GVariant) prep = NULL;
+  int sentinel[2] = { -1, -1 };
+  gboolean ok;
   MpSpawned sp;
 
   /* Serialize first: an unsendable target fails before any process exists. */
@@ -206,16 +237,39 @@ _mp_start_spawn (MpProcess *self, GError **error)
     return FALSE;
   g_variant_ref_sink (prep);
 
-  if (!_mp_spawn_exec (MP_SPAWN_MARKER, &sp, error))
-    return FALSE;
-  if (!_mp_wire_send (sp.sock, prep, fds, error))
+  if (!_mp_pidfd_available () && pipe2 (sentinel, O_CLOEXEC) < 0)
     {
-      _mp_spawn_abort (&sp);
+      int errsv = errno;
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pipe() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  ok = _mp_spawn_exec (MP_SPAWN_MARKER, sentinel[1], &sp, error);
+  if (sentinel[1] >= 0)
+    close (sentinel[1]);
+  if (ok)
+    {
+      g_autoptr(GError) send_error = NULL;
+
+      /* A child that already exited (it crashed, or its main() forgot mp_init()) has closed its
+       * end: it did start, and its exit status will say what happened. */
+      if (!_mp_wire_send (sp.sock, prep, fds, &send_error) &&
+          !g_error_matches (send_error, MP_ERROR, MP_ERROR_EOF))
+        {
+          _mp_spawn_abort (&sp);
+          g_propagate_error (error, g_steal_pointer (&send_error));
+          ok = FALSE;
+        }
+    }
+  if (!ok)
+    {
+      if (sentinel[0] >= 0)
+        close (sentinel[0]);
       return FALSE;
     }
   close (sp.sock);
   self->pid = sp.pid;
   self->pidfd = sp.pidfd;
+  self->sentinel_r = sentinel[0];
   return TRUE;
 }
 
@@ -223,6 +277,7 @@ gboolean
 _mp_start_fork (MpProcess *self, GError **error)
 {
   static gsize warned;
+  int sentinel[2] = { -1, -1 };
   pid_t pid;
   int errsv;
 
@@ -236,6 +291,12 @@ _mp_start_fork (MpProcess *self, GError **error)
 
   /* The child inherits it as its handle on the parent. */
   (void) _mp_self_pidfd ();
+  if (!_mp_pidfd_available () && pipe2 (sentinel, O_CLOEXEC) < 0)
+    {
+      errsv = errno;
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pipe() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
 
   fflush (stdout);
   fflush (stderr);
@@ -243,16 +304,29 @@ _mp_start_fork (MpProcess *self, GError **error)
   if (pid < 0)
     {
       errsv = errno;
+      if (sentinel[0] >= 0)
+        {
+          close (sentinel[0]);
+          close (sentinel[1]);
+        }
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "fork() failed: %s", g_strerror (errsv));
       return FALSE;
     }
   if (pid == 0)
     {
+      if (sentinel[0] >= 0)
+        close (sentinel[0]);
       _mp_forkserver_reset_after_fork ();
-      _mp_process_after_fork_child (self);
+      _mp_process_after_fork_child (self, sentinel[1]);
     }
 
   self->pid = pid;
+  if (sentinel[0] >= 0)
+    {
+      close (sentinel[1]);
+      self->sentinel_r = sentinel[0];
+      return TRUE;
+    }
   self->pidfd = _mp_pidfd_open (pid);
   if (self->pidfd < 0)
     {

@@ -41,58 +41,58 @@ typedef struct
 {
   MpTraceRecordType  type;
   guint64            t_ns;
-  MpEvent            event;      /* EVENT */
+  MpTraceEvent            event;      /* EVENT */
   guint64            count;      /* LOST: events lost; END: events recorded */
   MpMonitorSnapshot *snapshot;   /* SNAPSHOT, owned */
 } MpTraceRecord;
 
 void _mp_trace_record_clear (MpTraceRecord *record);
 
-typedef struct _MpTraceWriter MpTraceWriter;
+typedef struct _MpTraceFileWriter MpTraceFileWriter;
 
-MpTraceWriter *_mp_trace_writer_new      (const char              *path,
+MpTraceFileWriter *_mp_trace_file_writer_new      (const char              *path,
                                           const MpTraceHeader     *header,
                                           GError                 **error);
-gboolean       _mp_trace_writer_events   (MpTraceWriter           *writer,
-                                          const MpEvent           *events,
+gboolean       _mp_trace_file_writer_events   (MpTraceFileWriter           *writer,
+                                          const MpTraceEvent           *events,
                                           guint                    n_events,
                                           GError                 **error);
-gboolean       _mp_trace_writer_lost     (MpTraceWriter           *writer,
+gboolean       _mp_trace_file_writer_lost     (MpTraceFileWriter           *writer,
                                           guint64                  t_ns,
                                           guint64                  n_lost,
                                           GError                 **error);
-gboolean       _mp_trace_writer_snapshot (MpTraceWriter           *writer,
+gboolean       _mp_trace_file_writer_snapshot (MpTraceFileWriter           *writer,
                                           const MpMonitorSnapshot *snapshot,
                                           GError                 **error);
-gboolean       _mp_trace_writer_flush    (MpTraceWriter           *writer,
+gboolean       _mp_trace_file_writer_flush    (MpTraceFileWriter           *writer,
                                           GError                 **error);
 /* Writes the end record and closes; frees @writer in every case. */
-gboolean       _mp_trace_writer_close    (MpTraceWriter           *writer,
+gboolean       _mp_trace_file_writer_close    (MpTraceFileWriter           *writer,
                                           guint64                  t_ns,
                                           GError                 **error);
 
-typedef struct _MpTraceReader MpTraceReader;
+typedef struct _MpTraceFileReader MpTraceFileReader;
 
-MpTraceReader *_mp_trace_reader_new_for_path (const char      *path,
+MpTraceFileReader *_mp_trace_file_reader_new_for_path (const char      *path,
                                               GError         **error);
 /* Reads @data in place; it must outlive the reader. */
-MpTraceReader *_mp_trace_reader_new_for_data (const guint8    *data,
+MpTraceFileReader *_mp_trace_file_reader_new_for_data (const guint8    *data,
                                               gsize            len,
                                               GError         **error);
-const MpTraceHeader *_mp_trace_reader_get_header (MpTraceReader *reader);
+const MpTraceHeader *_mp_trace_file_reader_get_header (MpTraceFileReader *reader);
 /* The next record; FALSE at the end of the input (@error unset) or on an error. */
-gboolean       _mp_trace_reader_next     (MpTraceReader   *reader,
+gboolean       _mp_trace_file_reader_next     (MpTraceFileReader   *reader,
                                           MpTraceRecord   *record,
                                           GError         **error);
-gboolean       _mp_trace_reader_rewind   (MpTraceReader   *reader,
+gboolean       _mp_trace_file_reader_rewind   (MpTraceFileReader   *reader,
                                           GError         **error);
 /* Reads every record to check the whole input, then rewinds. */
-gboolean       _mp_trace_reader_validate (MpTraceReader   *reader,
+gboolean       _mp_trace_file_reader_validate (MpTraceFileReader   *reader,
                                           GError         **error);
-gboolean       _mp_trace_reader_is_complete (MpTraceReader *reader);
-void           _mp_trace_reader_free     (MpTraceReader   *reader);
+gboolean       _mp_trace_file_reader_is_complete (MpTraceFileReader *reader);
+void           _mp_trace_file_reader_free     (MpTraceFileReader   *reader);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (MpTraceReader, _mp_trace_reader_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MpTraceFileReader, _mp_trace_file_reader_free)
 
 /* Appends @str as a JSON string literal, escaping quotes, backslashes and control bytes. */
 void           _mp_json_append_string    (GString         *s,

@@ -155,7 +155,7 @@ fields_for_kind (guint32 kind, guint *n)
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
-struct _MpTraceWriter
+struct _MpTraceFileWriter
 {
   FILE    *file;
   char    *path;
@@ -214,7 +214,7 @@ append_double (GString *s, double v)
 }
 
 static gboolean
-writer_put (MpTraceWriter *w, GError **error)
+writer_put (MpTraceFileWriter *w, GError **error)
 {
   if (fwrite (w->buf->str, 1, w->buf->len, w->file) != w->buf->len)
     {
@@ -228,10 +228,10 @@ writer_put (MpTraceWriter *w, GError **error)
   return TRUE;
 }
 
-MpTraceWriter *
-_mp_trace_writer_new (const char *path, const MpTraceHeader *header, GError **error)
+MpTraceFileWriter *
+_mp_trace_file_writer_new (const char *path, const MpTraceHeader *header, GError **error)
 {
-  MpTraceWriter *w;
+  MpTraceFileWriter *w;
   int fd;
 
   fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -242,7 +242,7 @@ _mp_trace_writer_new (const char *path, const MpTraceHeader *header, GError **er
                    g_strerror (errsv));
       return NULL;
     }
-  w = g_new0 (MpTraceWriter, 1);
+  w = g_new0 (MpTraceFileWriter, 1);
   w->file = fdopen (fd, "w");
   if (w->file == NULL)
     {
@@ -277,12 +277,12 @@ _mp_trace_writer_new (const char *path, const MpTraceHeader *header, GError **er
 }
 
 gboolean
-_mp_trace_writer_events (MpTraceWriter *w, const MpEvent *events, guint n_events, GError **error)
+_mp_trace_file_writer_events (MpTraceFileWriter *w, const MpTraceEvent *events, guint n_events, GError **error)
 {
   for (guint i = 0; i < n_events; i++)
     {
-      const MpEvent *ev = &events[i];
-      const char *type = mp_event_type_to_string (ev->type);
+      const MpTraceEvent *ev = &events[i];
+      const char *type = mp_trace_event_type_to_string (ev->type);
 
       g_string_append_printf (w->buf, "{\"r\":\"event\",\"t\":%" G_GINT64_FORMAT ",\"pid\":%d,",
                               (gint64) ev->timestamp_ns, ev->pid);
@@ -301,7 +301,7 @@ _mp_trace_writer_events (MpTraceWriter *w, const MpEvent *events, guint n_events
 }
 
 gboolean
-_mp_trace_writer_lost (MpTraceWriter *w, guint64 t_ns, guint64 n_lost, GError **error)
+_mp_trace_file_writer_lost (MpTraceFileWriter *w, guint64 t_ns, guint64 n_lost, GError **error)
 {
   g_string_append_printf (w->buf, "{\"r\":\"lost\",\"t\":%" G_GINT64_FORMAT ",\"n\":%" G_GINT64_FORMAT "}\n",
                           (gint64) t_ns, (gint64) n_lost);
@@ -357,7 +357,7 @@ append_stats (GString *s, const MpSnapObject *o)
 }
 
 gboolean
-_mp_trace_writer_snapshot (MpTraceWriter *w, const MpMonitorSnapshot *snap, GError **error)
+_mp_trace_file_writer_snapshot (MpTraceFileWriter *w, const MpMonitorSnapshot *snap, GError **error)
 {
   GString *s = w->buf;
 
@@ -421,7 +421,7 @@ _mp_trace_writer_snapshot (MpTraceWriter *w, const MpMonitorSnapshot *snap, GErr
 }
 
 gboolean
-_mp_trace_writer_flush (MpTraceWriter *w, GError **error)
+_mp_trace_file_writer_flush (MpTraceFileWriter *w, GError **error)
 {
   if (fflush (w->file) != 0)
     {
@@ -434,7 +434,7 @@ _mp_trace_writer_flush (MpTraceWriter *w, GError **error)
 }
 
 gboolean
-_mp_trace_writer_close (MpTraceWriter *w, guint64 t_ns, GError **error)
+_mp_trace_file_writer_close (MpTraceFileWriter *w, guint64 t_ns, GError **error)
 {
   gboolean ok;
 
@@ -1054,7 +1054,7 @@ parse_header (JsonParser *parser, const char *line, gsize len, MpTraceHeader *h,
 
 /* ---- reading lines ----------------------------------------------------------------------- */
 
-struct _MpTraceReader
+struct _MpTraceFileReader
 {
   char          *path;
   int            fd;             /* -1 for in-memory data */
@@ -1079,7 +1079,7 @@ struct _MpTraceReader
 #define CHUNK (64 * 1024)
 
 static gboolean
-reader_error (MpTraceReader *r, GError **error, GError *cause)
+reader_error (MpTraceFileReader *r, GError **error, GError *cause)
 {
   g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION, "%s:%" G_GUINT64_FORMAT ": %s",
                r->path, r->line_no, cause->message);
@@ -1089,7 +1089,7 @@ reader_error (MpTraceReader *r, GError **error, GError *cause)
 
 /* The next line without its newline into r->line; FALSE at the end of input or on error. */
 static gboolean
-read_line (MpTraceReader *r, gboolean *got, GError **error)
+read_line (MpTraceFileReader *r, gboolean *got, GError **error)
 {
   g_byte_array_set_size (r->line, 0);
   *got = FALSE;
@@ -1170,7 +1170,7 @@ read_line (MpTraceReader *r, gboolean *got, GError **error)
 }
 
 static gboolean
-reader_start (MpTraceReader *r, GError **error)
+reader_start (MpTraceFileReader *r, GError **error)
 {
   gboolean got;
   GError *local = NULL;
@@ -1194,10 +1194,10 @@ reader_start (MpTraceReader *r, GError **error)
   return TRUE;
 }
 
-static MpTraceReader *
+static MpTraceFileReader *
 reader_new (const char *path)
 {
-  MpTraceReader *r = g_new0 (MpTraceReader, 1);
+  MpTraceFileReader *r = g_new0 (MpTraceFileReader, 1);
 
   r->path = g_strdup (path);
   r->fd = -1;
@@ -1206,10 +1206,10 @@ reader_new (const char *path)
   return r;
 }
 
-MpTraceReader *
-_mp_trace_reader_new_for_path (const char *path, GError **error)
+MpTraceFileReader *
+_mp_trace_file_reader_new_for_path (const char *path, GError **error)
 {
-  g_autoptr(MpTraceReader) r = reader_new (path);
+  g_autoptr(MpTraceFileReader) r = reader_new (path);
   struct stat st;
 
   r->fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -1231,10 +1231,10 @@ _mp_trace_reader_new_for_path (const char *path, GError **error)
   return g_steal_pointer (&r);
 }
 
-MpTraceReader *
-_mp_trace_reader_new_for_data (const guint8 *data, gsize len, GError **error)
+MpTraceFileReader *
+_mp_trace_file_reader_new_for_data (const guint8 *data, gsize len, GError **error)
 {
-  g_autoptr(MpTraceReader) r = reader_new ("(data)");
+  g_autoptr(MpTraceFileReader) r = reader_new ("(data)");
 
   r->data = data;
   r->data_len = len;
@@ -1244,13 +1244,13 @@ _mp_trace_reader_new_for_data (const guint8 *data, gsize len, GError **error)
 }
 
 const MpTraceHeader *
-_mp_trace_reader_get_header (MpTraceReader *r)
+_mp_trace_file_reader_get_header (MpTraceFileReader *r)
 {
   return &r->header;
 }
 
 gboolean
-_mp_trace_reader_next (MpTraceReader *r, MpTraceRecord *record, GError **error)
+_mp_trace_file_reader_next (MpTraceFileReader *r, MpTraceRecord *record, GError **error)
 {
   gboolean got;
   GError *local = NULL;
@@ -1277,7 +1277,7 @@ _mp_trace_reader_next (MpTraceReader *r, MpTraceRecord *record, GError **error)
 }
 
 gboolean
-_mp_trace_reader_rewind (MpTraceReader *r, GError **error)
+_mp_trace_file_reader_rewind (MpTraceFileReader *r, GError **error)
 {
   if (r->fd >= 0 && lseek (r->fd, 0, SEEK_SET) < 0)
     {
@@ -1290,12 +1290,12 @@ _mp_trace_reader_rewind (MpTraceReader *r, GError **error)
 }
 
 gboolean
-_mp_trace_reader_validate (MpTraceReader *r, GError **error)
+_mp_trace_file_reader_validate (MpTraceFileReader *r, GError **error)
 {
   MpTraceRecord rec;
   GError *local = NULL;
 
-  while (_mp_trace_reader_next (r, &rec, &local))
+  while (_mp_trace_file_reader_next (r, &rec, &local))
     _mp_trace_record_clear (&rec);
   if (local != NULL)
     {
@@ -1303,17 +1303,17 @@ _mp_trace_reader_validate (MpTraceReader *r, GError **error)
       return FALSE;
     }
   r->validated_complete = r->complete;
-  return _mp_trace_reader_rewind (r, error);
+  return _mp_trace_file_reader_rewind (r, error);
 }
 
 gboolean
-_mp_trace_reader_is_complete (MpTraceReader *r)
+_mp_trace_file_reader_is_complete (MpTraceFileReader *r)
 {
   return r->complete || r->validated_complete;
 }
 
 void
-_mp_trace_reader_free (MpTraceReader *r)
+_mp_trace_file_reader_free (MpTraceFileReader *r)
 {
   if (r == NULL)
     return;

@@ -54,7 +54,7 @@ void  _mp_ring_reader_init (MpRingReader            *reader,
                             int                      slot,
                             gboolean                 from_start);
 guint _mp_ring_reader_read (MpRingReader            *reader,
-                            MpEvent                 *events,
+                            MpTraceEvent                 *events,
                             guint                    max_events,
                             guint64                 *lost);
 

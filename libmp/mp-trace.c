@@ -88,7 +88,7 @@ mp_trace_get_level (void)
 }
 
 const char *
-mp_event_type_to_string (MpEventType type)
+mp_trace_event_type_to_string (MpEventType type)
 {
   switch (type)
     {
@@ -113,6 +113,10 @@ mp_event_type_to_string (MpEventType type)
     case MP_EVENT_SHM_ATTACHED: return "shm-attached";
     case MP_EVENT_SHM_UNLINKED: return "shm-unlinked";
     case MP_EVENT_WORKER_REPLACED: return "worker-replaced";
+    case MP_EVENT_CONNECTION_SEND: return "connection-send";
+    case MP_EVENT_CONNECTION_RECV: return "connection-recv";
+    case MP_EVENT_CONNECTION_ACCEPTED: return "connection-accepted";
+    case MP_EVENT_AUTH_FAILED: return "auth-failed";
     case MP_EVENT_MARK: return "mark";
     default: return "unknown";
     }
@@ -198,7 +202,7 @@ _mp_ring_reader_init (MpRingReader *reader, const MpArena *arena, int slot, gboo
 }
 
 guint
-_mp_ring_reader_read (MpRingReader *reader, MpEvent *events, guint max_events, guint64 *lost)
+_mp_ring_reader_read (MpRingReader *reader, MpTraceEvent *events, guint max_events, guint64 *lost)
 {
   const MpArenaEventRecord *records;
   guint64 head;
@@ -224,7 +228,7 @@ _mp_ring_reader_read (MpRingReader *reader, MpEvent *events, guint max_events, g
       const MpArenaEventRecord *rec = &records[reader->cursor & (reader->capacity - 1)];
       guint64 want = reader->cursor + 1;
       guint64 s1 = __atomic_load_n (&rec->seq, __ATOMIC_ACQUIRE);
-      MpEvent ev;
+      MpTraceEvent ev;
 
       if (s1 != want)
         {
@@ -285,15 +289,15 @@ struct _MpEventReader
 };
 
 /**
- * mp_event_reader_new:
+ * mp_trace_reader_new:
  * @from_start: read what the rings still hold, or only events emitted from now on
  *
  * Returns: (transfer full): a reader over the rings of this program tree
  */
-MpEventReader *
-mp_event_reader_new (gboolean from_start)
+MpTraceReader *
+mp_trace_reader_new (gboolean from_start)
 {
-  MpEventReader *reader = g_new0 (MpEventReader, 1);
+  MpTraceReader *reader = g_new0 (MpTraceReader, 1);
 
   reader->arena = _mp_arena_ensure ();
   reader->from_start = from_start;
@@ -309,7 +313,7 @@ mp_event_reader_new (gboolean from_start)
 }
 
 /**
- * mp_event_reader_read:
+ * mp_trace_reader_read:
  * @reader: a reader
  * @events: (out caller-allocates) (array length=max_events): where to store events
  * @max_events: room in @events
@@ -321,7 +325,7 @@ mp_event_reader_new (gboolean from_start)
  * Returns: the number of events stored
  */
 guint
-mp_event_reader_read (MpEventReader *reader, MpEvent *events, guint max_events, guint64 *lost)
+mp_trace_reader_read (MpTraceReader *reader, MpTraceEvent *events, guint max_events, guint64 *lost)
 {
   guint n = 0;
   guint high;
@@ -349,7 +353,7 @@ mp_event_reader_read (MpEventReader *reader, MpEvent *events, guint max_events, 
 }
 
 void
-mp_event_reader_free (MpEventReader *reader)
+mp_trace_reader_free (MpTraceReader *reader)
 {
   if (reader == NULL)
     return;

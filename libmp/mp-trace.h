@@ -61,6 +61,14 @@ typedef enum
  * @MP_EVENT_SHM_ATTACHED: object = segment, a = size
  * @MP_EVENT_SHM_UNLINKED: object = segment
  * @MP_EVENT_WORKER_REPLACED: object = pool, a = old pid, b = new pid
+ * @MP_EVENT_CONNECTION_SEND: a message was sent (verbose): object = connection, a = payload
+ *   bytes, b = descriptors
+ * @MP_EVENT_CONNECTION_RECV: a message was received (verbose): object = connection, a = payload
+ *   bytes, b = descriptors
+ * @MP_EVENT_CONNECTION_ACCEPTED: object = listener, a = peer pid (0 unless a Unix socket),
+ *   b = the new connection's object id
+ * @MP_EVENT_AUTH_FAILED: an authkey handshake failed: object = connection, a = 0 when the peer's
+ *   answer was wrong, 1 when ours was rejected
  * @MP_EVENT_MARK: a user mark: object = user value, a, b = user values
  *
  * The event types of the arena's event rings. The two values of a record
@@ -89,6 +97,10 @@ typedef enum
   MP_EVENT_SHM_ATTACHED = 51,
   MP_EVENT_SHM_UNLINKED = 52,
   MP_EVENT_WORKER_REPLACED = 60,
+  MP_EVENT_CONNECTION_SEND = 70,
+  MP_EVENT_CONNECTION_RECV = 71,
+  MP_EVENT_CONNECTION_ACCEPTED = 72,
+  MP_EVENT_AUTH_FAILED = 73,
   MP_EVENT_MARK = 100,
 } MpEventType;
 
@@ -122,7 +134,7 @@ typedef enum
 } MpObjectKind;
 
 /**
- * MpEvent:
+ * MpTraceEvent:
  * @timestamp_ns: `CLOCK_MONOTONIC` time of the event in nanoseconds
  * @pid: the process that emitted it
  * @type: an #MpEventType
@@ -140,7 +152,7 @@ typedef struct
   guint64 object;
   gint64  a;
   gint64  b;
-} MpEvent;
+} MpTraceEvent;
 
 MP_AVAILABLE_IN_1_0
 void         mp_trace_set_level       (MpTraceLevel level);
@@ -150,32 +162,32 @@ MP_AVAILABLE_IN_1_0
 gboolean     mp_trace_level_from_string (const char   *str,
                                          MpTraceLevel *level);
 MP_AVAILABLE_IN_1_0
-const char  *mp_event_type_to_string  (MpEventType type);
+const char  *mp_trace_event_type_to_string  (MpEventType type);
 MP_AVAILABLE_IN_1_0
 void         mp_trace_mark            (guint64 value,
                                        gint64  a,
                                        gint64  b);
 
 /**
- * MpEventReader:
+ * MpTraceReader:
  *
  * Reads the event rings of every process of the calling program's tree, each with its own
  * cursor. Any number of readers can read the same rings; writers never wait for them. When a
  * reader falls more than a ring's capacity behind, the oldest events are overwritten and
  * reported as lost.
  */
-typedef struct _MpEventReader MpEventReader;
+typedef struct _MpEventReader MpTraceReader;
 
 MP_AVAILABLE_IN_1_0
-MpEventReader *mp_event_reader_new  (gboolean        from_start);
+MpTraceReader *mp_trace_reader_new  (gboolean        from_start);
 MP_AVAILABLE_IN_1_0
-guint          mp_event_reader_read (MpEventReader  *reader,
-                                     MpEvent        *events,
+guint          mp_trace_reader_read (MpTraceReader  *reader,
+                                     MpTraceEvent        *events,
                                      guint           max_events,
                                      guint64        *lost);
 MP_AVAILABLE_IN_1_0
-void           mp_event_reader_free (MpEventReader  *reader);
+void           mp_trace_reader_free (MpTraceReader  *reader);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (MpEventReader, mp_event_reader_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MpTraceReader, mp_trace_reader_free)
 
 G_END_DECLS

@@ -27,7 +27,7 @@ typedef struct
   gboolean    tty;
   gboolean    interrupted;
   gboolean    timed_out;
-  MpEvent     recent[RECENT_EVENTS];
+  MpTraceEvent     recent[RECENT_EVENTS];
   guint       recent_start;
   guint       recent_len;
 } Viewer;
@@ -117,12 +117,12 @@ print_process (MpMonitor *m, FILE *out, MpMonitorProcess *p, GString *prefix, gb
 }
 
 static void
-print_event (MpMonitor *m, FILE *out, const MpEvent *ev)
+print_event (MpMonitor *m, FILE *out, const MpTraceEvent *ev)
 {
   char buf[32];
 
   fprintf (out, "%+10.3fs pid %-7d %-16s", seconds_since_start (m, ev->timestamp_ns), ev->pid,
-           mp_event_type_to_string (ev->type));
+           mp_trace_event_type_to_string (ev->type));
   switch (ev->type)
     {
     case MP_EVENT_PROCESS_CREATED:
@@ -336,7 +336,7 @@ static void
 on_events (MpMonitor *m, gpointer events, guint n, guint64 lost, gpointer user_data)
 {
   Viewer *v = user_data;
-  const MpEvent *ev = events;
+  const MpTraceEvent *ev = events;
 
   for (guint i = n > RECENT_EVENTS ? n - RECENT_EVENTS : 0; i < n; i++)
     {

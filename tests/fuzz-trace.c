@@ -113,7 +113,7 @@ build_template (void)
 static void
 fuzz_trace (const guint8 *data, gsize size)
 {
-  g_autoptr(MpTraceReader) reader = _mp_trace_reader_new_for_data (data, size, NULL);
+  g_autoptr(MpTraceFileReader) reader = _mp_trace_file_reader_new_for_data (data, size, NULL);
   MpMonitorModels *models;
   MpTraceRecord rec;
   guint n = 0;
@@ -126,7 +126,7 @@ fuzz_trace (const guint8 *data, gsize size)
   if (reader == NULL)
     return;
   models = _mp_monitor_models_new (NULL, NULL);
-  while (n++ < 100000 && _mp_trace_reader_next (reader, &rec, NULL))
+  while (n++ < 100000 && _mp_trace_file_reader_next (reader, &rec, NULL))
     {
       if (rec.type == MP_TRACE_RECORD_EVENT)
         _mp_monitor_models_apply_events (models, &rec.event, 1);
@@ -147,7 +147,7 @@ fuzz_arena (const guint8 *data, gsize size)
   guint64 offset = 0;
   MpMonitorModels *models;
   g_autoptr(MpMonitorSnapshot) snap = NULL;
-  MpEvent events[64];
+  MpTraceEvent events[64];
 
   if (template_arena == NULL)
     build_template ();

@@ -57,15 +57,15 @@ emit_marks (GVariant *args, GUnixFDList *fds, GError **error)
   return g_variant_new_int32 (0);
 }
 
-static MpEvent *
-read_all (MpEventReader *reader, guint *n_out, guint64 *lost_out)
+static MpTraceEvent *
+read_all (MpTraceReader *reader, guint *n_out, guint64 *lost_out)
 {
-  MpEvent *events = g_new (MpEvent, MAX_EVENTS);
+  MpTraceEvent *events = g_new (MpTraceEvent, MAX_EVENTS);
   guint n = 0, got;
   guint64 lost;
 
   *lost_out = 0;
-  while (n < MAX_EVENTS && (got = mp_event_reader_read (reader, events + n, MAX_EVENTS - n, &lost)) > 0)
+  while (n < MAX_EVENTS && (got = mp_trace_reader_read (reader, events + n, MAX_EVENTS - n, &lost)) > 0)
     {
       n += got;
       *lost_out += lost;
@@ -77,7 +77,7 @@ read_all (MpEventReader *reader, guint *n_out, guint64 *lost_out)
 
 /* Index of the first event from pid of type (and a == want_a unless want_a is -1), or -1. */
 static int
-find (const MpEvent *ev, guint n, pid_t pid, MpEventType type, gint64 want_a)
+find (const MpTraceEvent *ev, guint n, pid_t pid, MpEventType type, gint64 want_a)
 {
   for (guint i = 0; i < n; i++)
     if (ev[i].pid == pid && ev[i].type == type && (want_a == -1 || ev[i].a == want_a))
@@ -88,10 +88,10 @@ find (const MpEvent *ev, guint n, pid_t pid, MpEventType type, gint64 want_a)
 static void
 test_three_level_tree (void **state)
 {
-  g_autoptr(MpEventReader) reader = mp_event_reader_new (FALSE);
+  g_autoptr(MpTraceReader) reader = mp_trace_reader_new (FALSE);
   g_autoptr(MpCallable) c = mp_callable_new (middle, g_variant_new ("(s)", method));
   g_autoptr(MpProcess) child = mp_context_process_new (mp_get_context (method, NULL), c);
-  g_autofree MpEvent *ev = NULL;
+  g_autofree MpTraceEvent *ev = NULL;
   pid_t root = getpid (), mid, leaf;
   guint n;
   guint64 lost;
@@ -163,10 +163,10 @@ test_wrapped_ring_counts_lost (void **state)
 {
   const gint32 n_marks = 10000;
   guint32 cap = _mp_arena_header (_mp_arena)->ring_capacity;
-  g_autoptr(MpEventReader) reader = mp_event_reader_new (FALSE);
+  g_autoptr(MpTraceReader) reader = mp_trace_reader_new (FALSE);
   g_autoptr(MpCallable) c = mp_callable_new (emit_marks, g_variant_new ("(i)", n_marks));
   g_autoptr(MpProcess) child = mp_context_process_new (mp_get_context (method, NULL), c);
-  g_autofree MpEvent *ev = NULL;
+  g_autofree MpTraceEvent *ev = NULL;
   guint n, from_child = 0;
   guint64 lost;
   gint64 expect_next = -1;
@@ -199,10 +199,10 @@ test_wrapped_ring_counts_lost (void **state)
 static void
 test_level_off_and_lifecycle (void **state)
 {
-  g_autoptr(MpEventReader) reader = mp_event_reader_new (FALSE);
+  g_autoptr(MpTraceReader) reader = mp_trace_reader_new (FALSE);
   g_autoptr(MpCallable) c = mp_callable_new (emit_marks, g_variant_new ("(i)", 5));
   g_autoptr(MpProcess) child = mp_context_process_new (mp_get_context (method, NULL), c);
-  g_autofree MpEvent *ev = NULL;
+  g_autofree MpTraceEvent *ev = NULL;
   MpTraceLevel before = mp_trace_get_level ();
   guint n;
   guint64 lost;
@@ -226,18 +226,18 @@ test_level_off_and_lifecycle (void **state)
 static void
 test_independent_readers (void **state)
 {
-  g_autoptr(MpEventReader) a = mp_event_reader_new (FALSE);
-  g_autoptr(MpEventReader) b = mp_event_reader_new (FALSE);
-  MpEvent ev[16];
+  g_autoptr(MpTraceReader) a = mp_trace_reader_new (FALSE);
+  g_autoptr(MpTraceReader) b = mp_trace_reader_new (FALSE);
+  MpTraceEvent ev[16];
   guint64 lost;
 
   for (int i = 0; i < 10; i++)
     mp_trace_mark (9, i, 0);
-  assert_int_equal (mp_event_reader_read (a, ev, 16, &lost), 10);
-  assert_int_equal (mp_event_reader_read (a, ev, 16, &lost), 0);
-  assert_int_equal (mp_event_reader_read (b, ev, 4, &lost), 4);
+  assert_int_equal (mp_trace_reader_read (a, ev, 16, &lost), 10);
+  assert_int_equal (mp_trace_reader_read (a, ev, 16, &lost), 0);
+  assert_int_equal (mp_trace_reader_read (b, ev, 4, &lost), 4);
   assert_int_equal (ev[0].a, 0);
-  assert_int_equal (mp_event_reader_read (b, ev, 16, &lost), 6);
+  assert_int_equal (mp_trace_reader_read (b, ev, 16, &lost), 6);
   assert_int_equal (ev[5].a, 9);
   assert_int_equal (ev[0].pid, getpid ());
 }
@@ -263,12 +263,12 @@ static void
 test_concurrent_writers_and_reader (void **state)
 {
   enum { THREADS = 4, PER_THREAD = 50000 };
-  g_autoptr(MpEventReader) reader = mp_event_reader_new (FALSE);
+  g_autoptr(MpTraceReader) reader = mp_trace_reader_new (FALSE);
   Writer writers[THREADS];
   GThread *threads[THREADS];
   gint64 next[THREADS] = { 0 };
   guint64 seen = 0, lost_total = 0, lost;
-  MpEvent ev[512];
+  MpTraceEvent ev[512];
   gboolean running = TRUE;
 
   for (int t = 0; t < THREADS; t++)
@@ -279,7 +279,7 @@ test_concurrent_writers_and_reader (void **state)
     }
   while (running || seen + lost_total < (guint64) THREADS * PER_THREAD)
     {
-      guint n = mp_event_reader_read (reader, ev, G_N_ELEMENTS (ev), &lost);
+      guint n = mp_trace_reader_read (reader, ev, G_N_ELEMENTS (ev), &lost);
 
       lost_total += lost;
       for (guint i = 0; i < n; i++)

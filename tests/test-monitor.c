@@ -900,7 +900,7 @@ static void
 on_events (MpMonitor *m, gpointer events, guint n, guint64 lost, gpointer user_data)
 {
   LoopState *s = user_data;
-  const MpEvent *ev = events;
+  const MpTraceEvent *ev = events;
 
   s->batches++;
   s->events += n;

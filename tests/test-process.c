@@ -23,6 +23,8 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #define WAIT_LONG (30 * G_USEC_PER_SEC)
 
 static const char *method;   /* per group: "fork", "spawn" or "forkserver" */
@@ -421,7 +423,6 @@ test_daemon_terminated_with_parent (void **state)
   g_autoptr(MpProcess) p = NULL;
   int pipefd[2];
   gint32 grandchild = 0;
-  int pidfd;
 
   assert_int_equal (pipe2 (pipefd, O_CLOEXEC), 0);
   assert_int_equal (g_unix_fd_list_append (fds, pipefd[1], NULL), 0);
@@ -435,15 +436,7 @@ test_daemon_terminated_with_parent (void **state)
   assert_true (grandchild > 0);
 
   /* Its parent has exited, so the daemonic grandchild must be gone (or going). */
-  pidfd = (int) syscall (SYS_pidfd_open, grandchild, 0);
-  if (pidfd >= 0)
-    {
-      struct pollfd pfd = { pidfd, POLLIN, 0 };
-      assert_int_equal (poll (&pfd, 1, 30000), 1);
-      close (pidfd);
-    }
-  else
-    assert_int_equal (errno, ESRCH);
+  assert_true (test_wait_pid_gone (grandchild, 30000));
 }
 
 static void

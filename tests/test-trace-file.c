@@ -60,7 +60,7 @@ test_snapshot_round_trip (void **state)
   g_autoptr(MpMonitorSnapshot) snap = _mp_monitor_snapshot_new (123456789, TRUE);
   g_autofree char *path = temp_path ("test-trace-file-roundtrip.jsonl");
   g_autoptr(GError) error = NULL;
-  g_autoptr(MpTraceReader) reader = NULL;
+  g_autoptr(MpTraceFileReader) reader = NULL;
   MpTraceHeader h = { .program = (char *) "rt \"quoted\" \\ name", .source = (char *) "self",
                       .root_pid = 77, .trace_level = 3, .start_realtime_ns = 5,
                       .start_monotonic_ns = 6 };
@@ -69,12 +69,12 @@ test_snapshot_round_trip (void **state)
                       .exit_code = -9, .create_ns = 11, .start_ns = 12, .exit_ns = 13,
                       .blocked_on = G_MAXUINT64, .has_os = TRUE, .alive = TRUE, .os_state = 'S',
                       .cpu_percent = 12.345678901234567, .rss_bytes = 1 << 20 };
-  MpEvent events[3] = {
+  MpTraceEvent events[3] = {
     { 1000, 4242, MP_EVENT_TASK_STARTED, 5, 17, 4242 },
     { 2000, 4242, MP_EVENT_MARK, G_MAXUINT64 - 1, G_MININT64, G_MAXINT64 },
     { 3000, 1, 999, 0, -1, 1 },
   };
-  MpTraceWriter *w;
+  MpTraceFileWriter *w;
   MpTraceRecord rec;
   guint kinds[] = { MP_OBJECT_LOCK, MP_OBJECT_JOINABLE_QUEUE, MP_OBJECT_POOL,
                     MP_OBJECT_SHARED_MEMORY, MP_OBJECT_CONNECTION, MP_OBJECT_MANAGER };
@@ -133,30 +133,30 @@ test_snapshot_round_trip (void **state)
       g_array_append_val (snap->objects, o);
     }
 
-  w = _mp_trace_writer_new (path, &h, &error);
+  w = _mp_trace_file_writer_new (path, &h, &error);
   assert_non_null (w);
-  assert_true (_mp_trace_writer_events (w, events, 3, &error));
-  assert_true (_mp_trace_writer_lost (w, 3500, 12, &error));
-  assert_true (_mp_trace_writer_snapshot (w, snap, &error));
-  assert_true (_mp_trace_writer_close (w, 4000, &error));
+  assert_true (_mp_trace_file_writer_events (w, events, 3, &error));
+  assert_true (_mp_trace_file_writer_lost (w, 3500, 12, &error));
+  assert_true (_mp_trace_file_writer_snapshot (w, snap, &error));
+  assert_true (_mp_trace_file_writer_close (w, 4000, &error));
 
-  reader = _mp_trace_reader_new_for_path (path, &error);
+  reader = _mp_trace_file_reader_new_for_path (path, &error);
   assert_non_null (reader);
-  assert_string_equal (_mp_trace_reader_get_header (reader)->program, h.program);
-  assert_string_equal (_mp_trace_reader_get_header (reader)->source, "self");
-  assert_int_equal (_mp_trace_reader_get_header (reader)->root_pid, 77);
-  assert_int_equal (_mp_trace_reader_get_header (reader)->trace_level, 3);
-  assert_int_equal (_mp_trace_reader_get_header (reader)->start_monotonic_ns, 6);
+  assert_string_equal (_mp_trace_file_reader_get_header (reader)->program, h.program);
+  assert_string_equal (_mp_trace_file_reader_get_header (reader)->source, "self");
+  assert_int_equal (_mp_trace_file_reader_get_header (reader)->root_pid, 77);
+  assert_int_equal (_mp_trace_file_reader_get_header (reader)->trace_level, 3);
+  assert_int_equal (_mp_trace_file_reader_get_header (reader)->start_monotonic_ns, 6);
   for (int i = 0; i < 3; i++)
     {
-      assert_true (_mp_trace_reader_next (reader, &rec, &error));
+      assert_true (_mp_trace_file_reader_next (reader, &rec, &error));
       assert_int_equal (rec.type, MP_TRACE_RECORD_EVENT);
-      assert_memory_equal (&rec.event, &events[i], sizeof (MpEvent));
+      assert_memory_equal (&rec.event, &events[i], sizeof (MpTraceEvent));
     }
-  assert_true (_mp_trace_reader_next (reader, &rec, &error));
+  assert_true (_mp_trace_file_reader_next (reader, &rec, &error));
   assert_int_equal (rec.type, MP_TRACE_RECORD_LOST);
   assert_int_equal (rec.count, 12);
-  assert_true (_mp_trace_reader_next (reader, &rec, &error));
+  assert_true (_mp_trace_file_reader_next (reader, &rec, &error));
   assert_int_equal (rec.type, MP_TRACE_RECORD_SNAPSHOT);
   assert_int_equal (rec.snapshot->t_ns, 123456789);
   assert_true (rec.snapshot->full);
@@ -167,12 +167,12 @@ test_snapshot_round_trip (void **state)
     assert_memory_equal (&g_array_index (rec.snapshot->objects, MpSnapObject, k),
                          &g_array_index (snap->objects, MpSnapObject, k), sizeof (MpSnapObject));
   _mp_trace_record_clear (&rec);
-  assert_true (_mp_trace_reader_next (reader, &rec, &error));
+  assert_true (_mp_trace_file_reader_next (reader, &rec, &error));
   assert_int_equal (rec.type, MP_TRACE_RECORD_END);
   assert_int_equal (rec.count, 3);
-  assert_false (_mp_trace_reader_next (reader, &rec, &error));
+  assert_false (_mp_trace_file_reader_next (reader, &rec, &error));
   assert_null (error);
-  assert_true (_mp_trace_reader_is_complete (reader));
+  assert_true (_mp_trace_file_reader_is_complete (reader));
   (void) g_unlink (path);
 }
 
@@ -615,18 +615,18 @@ test_flipped_bytes (void **state)
   for (int round = 0; round < 400; round++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(MpTraceReader) r = NULL;
+      g_autoptr(MpTraceFileReader) r = NULL;
 
       memcpy (buf, good_trace, len);
       for (int k = 0; k < 1 + round % 4; k++)
         buf[g_rand_int_range (rand, 0, (gint32) len)] = (char) g_rand_int_range (rand, 0, 256);
-      r = _mp_trace_reader_new_for_data ((const guint8 *) buf, len, &error);
+      r = _mp_trace_file_reader_new_for_data ((const guint8 *) buf, len, &error);
       if (r != NULL)
         {
           MpMonitorModels *models = _mp_monitor_models_new (NULL, NULL);
           MpTraceRecord rec;
 
-          while (_mp_trace_reader_next (r, &rec, &error))
+          while (_mp_trace_file_reader_next (r, &rec, &error))
             {
               if (rec.type == MP_TRACE_RECORD_EVENT)
                 _mp_monitor_models_apply_events (models, &rec.event, 1);

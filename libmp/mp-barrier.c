@@ -1,0 +1,321 @@
+/* mp-barrier.c: Barrier
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * NOTES:
+ * State in the arena entry: `generation` is the futex word waiters sleep on; `count` the
+ * parties arrived in this generation; `limit` the number of parties; flags bit 0 "broken".
+ * A short word lock (aux2) guards the bookkeeping. Every way a generation ends — all arrived,
+ * a timeout, abort(), reset(), a failing action — bumps `generation` and wakes everybody, so
+ * a waiter can never miss its wake-up; `broken_gen` (aux) remembers whether the generation
+ * that just ended ended badly (it holds that generation + 1).
+ *
+ * The action runs in the process of the last party to arrive, before the others are released,
+ * as in Python. It is an MpCallable so that it can be sent to spawned processes with the handle.
+ */
+
+#include "config.h"
+
+#include "mp-barrier.h"
+#include "mp-error.h"
+#include "mp-sync-private.h"
+#include "mp-trace-private.h"
+
+#define FLAG_BROKEN 1u
+
+typedef struct
+{
+  uint32_t lock;
+  uint32_t pad;
+  int64_t  default_timeout_us;
+} BarrierWords;
+
+G_STATIC_ASSERT (sizeof (BarrierWords) <= sizeof (((MpSyncStats *) 0)->aux2));
+
+struct _MpBarrier
+{
+  MpSync        sync;
+  BarrierWords *w;
+  MpCallable   *action;
+};
+
+/**
+ * mp_barrier_new:
+ * @parties: how many must arrive, at least 1
+ * @action: (nullable): run by the last to arrive, before the others go on
+ * @timeout_us: the default timeout of mp_barrier_wait(), %MP_TIMEOUT_INFINITE for none
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): a new barrier
+ */
+MpBarrier *
+mp_barrier_new (guint parties, MpCallable *action, gint64 timeout_us, GError **error)
+{
+  MpBarrier *self;
+
+  if (parties < 1 || parties > G_MAXINT32)
+    {
+      g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT, "parties must be at least 1");
+      return NULL;
+    }
+  self = g_new0 (MpBarrier, 1);
+  if (!_mp_sync_init (&self->sync, MP_OBJECT_BARRIER, "Barrier", error))
+    {
+      g_free (self);
+      return NULL;
+    }
+  self->w = (BarrierWords *) (void *) self->sync.st->aux2;
+  self->w->default_timeout_us = timeout_us;
+  self->sync.st->limit = parties;
+  self->action = action ? mp_callable_ref (action) : NULL;
+  return self;
+}
+
+MpBarrier *
+mp_barrier_ref (MpBarrier *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  _mp_sync_ref (&self->sync);
+  return self;
+}
+
+void
+mp_barrier_unref (MpBarrier *self)
+{
+  g_return_if_fail (self != NULL);
+  if (_mp_sync_unref (&self->sync))
+    {
+      g_clear_pointer (&self->action, mp_callable_unref);
+      g_free (self);
+    }
+}
+
+/* With the word lock held: ends the current generation, badly or not, and wakes all. */
+static void
+end_generation_locked (MpSyncStats *st, gboolean broken)
+{
+  uint32_t gen = __atomic_load_n (&st->generation, __ATOMIC_RELAXED);
+
+  if (broken)
+    __atomic_store_n (&st->aux, gen + 1, __ATOMIC_RELAXED);
+  st->count = 0;
+  __atomic_store_n (&st->generation, gen + 1, __ATOMIC_RELEASE);
+  _mp_futex_wake (&st->generation, G_MAXINT);
+}
+
+static void
+break_locked (MpSyncStats *st)
+{
+  __atomic_or_fetch (&st->flags, FLAG_BROKEN, __ATOMIC_RELAXED);
+  if (st->count > 0)
+    end_generation_locked (st, TRUE);
+}
+
+static gint
+broken_error (GError **error, const char *why)
+{
+  g_set_error (error, MP_ERROR, MP_ERROR_BROKEN_BARRIER, "The barrier is broken (%s)", why);
+  return -1;
+}
+
+/**
+ * mp_barrier_wait:
+ * @self: a barrier
+ * @timeout_us: how long to wait, %MP_TIMEOUT_INFINITE, or %MP_BARRIER_DEFAULT_TIMEOUT for the
+ *   barrier's own
+ * @error: return location for an error
+ *
+ * Returns: a number from 0 to parties − 1, different for each party of a generation (the
+ *   order of arrival); -1 with %MP_ERROR_BROKEN_BARRIER if the barrier is or gets broken —
+ *   running out of time breaks it for everybody
+ */
+gint
+mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
+{
+  MpSyncStats *st;
+  uint32_t gen;
+  gint index;
+  gint64 deadline;
+  guint64 t0;
+
+  g_return_val_if_fail (self != NULL, -1);
+  st = self->sync.st;
+  if (timeout_us == MP_BARRIER_DEFAULT_TIMEOUT)
+    timeout_us = self->w->default_timeout_us;
+  deadline = _mp_deadline_ns (timeout_us);
+  t0 = _mp_monotonic_ns ();
+
+  _mp_word_lock (&self->w->lock);
+  if (__atomic_load_n (&st->flags, __ATOMIC_RELAXED) & FLAG_BROKEN)
+    {
+      _mp_word_unlock (&self->w->lock);
+      return broken_error (error, "aborted or broken earlier; reset() it");
+    }
+  gen = __atomic_load_n (&st->generation, __ATOMIC_RELAXED);
+  index = (gint) st->count++;
+
+  if (st->count == st->limit)
+    {
+      if (self->action != NULL)
+        {
+          g_autoptr(GError) action_error = NULL;
+          g_autoptr(GVariant) ret = mp_callable_invoke (self->action, NULL, &action_error);
+
+          if (action_error != NULL)
+            {
+              break_locked (st);
+              _mp_word_unlock (&self->w->lock);
+              g_propagate_prefixed_error (error, g_steal_pointer (&action_error),
+                                          "The barrier's action failed: ");
+              return -1;
+            }
+        }
+      end_generation_locked (st, FALSE);
+      _mp_word_unlock (&self->w->lock);
+      __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
+      _mp_trace (MP_TRACE_NORMAL, MP_EVENT_BARRIER_WAIT, self->sync.id, 0, index);
+      return index;
+    }
+  _mp_word_unlock (&self->w->lock);
+
+  __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  while (__atomic_load_n (&st->generation, __ATOMIC_ACQUIRE) == gen)
+    {
+      gint64 left = _mp_remaining_ns (deadline);
+
+      if (left == 0)
+        {
+          _mp_word_lock (&self->w->lock);
+          if (__atomic_load_n (&st->generation, __ATOMIC_RELAXED) == gen)
+            break_locked (st);
+          _mp_word_unlock (&self->w->lock);
+          break;
+        }
+      (void) _mp_futex_wait (&st->generation, gen, left);
+    }
+  __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+
+  if (__atomic_load_n (&st->aux, __ATOMIC_RELAXED) == gen + 1)
+    return broken_error (error, _mp_remaining_ns (deadline) == 0 ? "timed out" :
+                         "aborted, reset or its action failed while waiting");
+  __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
+  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0);
+  _mp_trace (MP_TRACE_NORMAL, MP_EVENT_BARRIER_WAIT, self->sync.id,
+             (gint64) (_mp_monotonic_ns () - t0), index);
+  return index;
+}
+
+/**
+ * mp_barrier_abort:
+ *
+ * Breaks the barrier: current and future waiters fail until mp_barrier_reset().
+ */
+void
+mp_barrier_abort (MpBarrier *self)
+{
+  g_return_if_fail (self != NULL);
+  _mp_word_lock (&self->w->lock);
+  break_locked (self->sync.st);
+  _mp_word_unlock (&self->w->lock);
+}
+
+/**
+ * mp_barrier_reset:
+ *
+ * Returns the barrier to its initial state; parties waiting now fail with
+ * %MP_ERROR_BROKEN_BARRIER.
+ */
+void
+mp_barrier_reset (MpBarrier *self)
+{
+  MpSyncStats *st;
+
+  g_return_if_fail (self != NULL);
+  st = self->sync.st;
+  _mp_word_lock (&self->w->lock);
+  if (st->count > 0)
+    end_generation_locked (st, TRUE);
+  __atomic_and_fetch (&st->flags, ~FLAG_BROKEN, __ATOMIC_RELAXED);
+  _mp_word_unlock (&self->w->lock);
+}
+
+guint
+mp_barrier_get_parties (MpBarrier *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->sync.st->limit;
+}
+
+guint
+mp_barrier_get_n_waiting (MpBarrier *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return mp_barrier_get_broken (self) ? 0 : __atomic_load_n (&self->sync.st->count, __ATOMIC_RELAXED);
+}
+
+gboolean
+mp_barrier_get_broken (MpBarrier *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return (__atomic_load_n (&self->sync.st->flags, __ATOMIC_RELAXED) & FLAG_BROKEN) != 0;
+}
+
+/**
+ * mp_barrier_serialize:
+ *
+ * Returns: (transfer floating): a handle with the barrier and its action
+ */
+GVariant *
+mp_barrier_serialize (MpBarrier *self, GUnixFDList *fd_list, GError **error)
+{
+  GVariant *action = NULL;
+
+  g_return_val_if_fail (self != NULL, NULL);
+  if (self->action != NULL)
+    {
+      g_autoptr(GUnixFDList) local = NULL;
+      if (fd_list == NULL)
+        fd_list = local = g_unix_fd_list_new ();
+      action = mp_callable_serialize (self->action, fd_list, error);
+      if (action == NULL)
+        return NULL;
+    }
+  return g_variant_new ("(@(uut)@mv)", _mp_sync_handle (&self->sync),
+                        g_variant_new_maybe (G_VARIANT_TYPE_VARIANT,
+                                             action ? g_variant_new_variant (action) : NULL));
+}
+
+MpBarrier *
+mp_barrier_deserialize (GVariant *serialized, GUnixFDList *fd_list, GError **error)
+{
+  g_autoptr(GVariant) own = NULL;
+  g_autoptr(GVariant) maybe = NULL;
+  g_autoptr(MpCallable) action = NULL;
+  MpBarrier *self;
+
+  if (serialized == NULL || !g_variant_is_of_type (serialized, G_VARIANT_TYPE ("((uut)mv)")))
+    {
+      g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION,
+                   "A barrier handle must be of type ((uut)mv)");
+      return NULL;
+    }
+  own = g_variant_get_child_value (serialized, 0);
+  maybe = g_variant_get_child_value (serialized, 1);
+  if (g_variant_n_children (maybe) > 0)
+    {
+      g_autoptr(GVariant) boxed = g_variant_get_child_value (maybe, 0);
+      g_autoptr(GVariant) inner = g_variant_get_variant (boxed);
+      action = mp_callable_deserialize (inner, fd_list, error);
+      if (action == NULL)
+        return NULL;
+    }
+  self = g_new0 (MpBarrier, 1);
+  if (!_mp_sync_init_from_handle (&self->sync, MP_OBJECT_BARRIER, own, error))
+    {
+      g_free (self);
+      return NULL;
+    }
+  self->w = (BarrierWords *) (void *) self->sync.st->aux2;
+  self->action = g_steal_pointer (&action);
+  return self;
+}

@@ -1,0 +1,149 @@
+/* mp-event.c: Event
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * NOTES:
+ * The flag is the futex word. set() stores 1 and wakes everybody who counted themselves in
+ * nwaiters; a waiter counts itself before the kernel re-checks the word, so a set() between
+ * its check and its sleep makes the futex return at once instead of being lost.
+ */
+
+#include "config.h"
+
+#include "mp-event.h"
+#include "mp-sync-private.h"
+#include "mp-trace-private.h"
+
+struct _MpEvent
+{
+  MpSync sync;
+};
+
+/**
+ * mp_event_new:
+ *
+ * Returns: (transfer full): a new event, not set
+ */
+MpEvent *
+mp_event_new (GError **error)
+{
+  MpEvent *self = g_new0 (MpEvent, 1);
+
+  if (!_mp_sync_init (&self->sync, MP_OBJECT_EVENT, "Event", error))
+    {
+      g_free (self);
+      return NULL;
+    }
+  return self;
+}
+
+MpEvent *
+mp_event_ref (MpEvent *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  _mp_sync_ref (&self->sync);
+  return self;
+}
+
+void
+mp_event_unref (MpEvent *self)
+{
+  g_return_if_fail (self != NULL);
+  if (_mp_sync_unref (&self->sync))
+    g_free (self);
+}
+
+gboolean
+mp_event_is_set (MpEvent *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return __atomic_load_n (&self->sync.st->word, __ATOMIC_ACQUIRE) != 0;
+}
+
+void
+mp_event_set (MpEvent *self)
+{
+  MpSyncStats *st;
+
+  g_return_if_fail (self != NULL);
+  st = self->sync.st;
+  __atomic_store_n (&st->word, 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch (&st->generation, 1, __ATOMIC_RELAXED);
+  if (__atomic_load_n (&st->nwaiters, __ATOMIC_SEQ_CST) > 0)
+    _mp_futex_wake (&st->word, G_MAXINT);
+}
+
+void
+mp_event_clear (MpEvent *self)
+{
+  g_return_if_fail (self != NULL);
+  __atomic_store_n (&self->sync.st->word, 0, __ATOMIC_SEQ_CST);
+}
+
+/**
+ * mp_event_wait:
+ * @self: an event
+ * @timeout_us: how long to wait; %MP_TIMEOUT_INFINITE for ever
+ *
+ * Returns: the flag when the wait ended: %TRUE if it was set, %FALSE on timeout
+ */
+gboolean
+mp_event_wait (MpEvent *self, gint64 timeout_us)
+{
+  MpSyncStats *st;
+  gint64 deadline;
+  guint64 t0;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+  st = self->sync.st;
+
+  if (__atomic_load_n (&st->word, __ATOMIC_ACQUIRE) != 0)
+    return TRUE;
+  deadline = _mp_deadline_ns (timeout_us);
+  t0 = _mp_monotonic_ns ();
+  __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n (&st->word, __ATOMIC_ACQUIRE) == 0)
+    {
+      gint64 left = _mp_remaining_ns (deadline);
+      if (left == 0)
+        break;
+      (void) _mp_futex_wait (&st->word, 0, left);
+    }
+  __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
+  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0);
+  return __atomic_load_n (&st->word, __ATOMIC_ACQUIRE) != 0;
+}
+
+/**
+ * mp_event_to_string:
+ *
+ * Returns: (transfer full): Python's repr, `<MpEvent at 0x… set>` or `… unset>`
+ */
+char *
+mp_event_to_string (MpEvent *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return g_strdup_printf ("<MpEvent at %p %s>", (void *) self,
+                          mp_event_is_set (self) ? "set" : "unset");
+}
+
+GVariant *
+mp_event_serialize (MpEvent *self, GUnixFDList *fd_list, GError **error)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return _mp_sync_handle (&self->sync);
+}
+
+MpEvent *
+mp_event_deserialize (GVariant *serialized, GUnixFDList *fd_list, GError **error)
+{
+  MpEvent *self = g_new0 (MpEvent, 1);
+
+  if (!_mp_sync_init_from_handle (&self->sync, MP_OBJECT_EVENT, serialized, error))
+    {
+      g_free (self);
+      return NULL;
+    }
+  return self;
+}
