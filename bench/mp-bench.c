@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include <glib-unix.h>
 #include <mp.h>
 
 static GVariant *
@@ -826,6 +828,125 @@ monitor_ingest (int repeat)
   g_free (emit);
 }
 
+/* monitor_overhead: the queue benchmark (int items) with and without a monitor watching the
+ * program (another process attached by pid, default intervals: events every 50 ms, samples
+ * every 500 ms), at trace level normal. Rounds alternate so both see the same machine. The
+ * pool half of this workload waits for pools. */
+static double
+queue_round (GVariant *item)
+{
+  g_autoptr(MpQueue) q = mp_queue_new (0, NULL);
+  g_autoptr(MpProcess) p = start_queue_child (queue_producer, q, QUEUE_ITEMS, item);
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (int i = 0; i < QUEUE_ITEMS; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      GVariant *got = mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
+      if (got == NULL)
+        {
+          fprintf (stderr, "mp-bench: %s\n", error->message);
+          exit (1);
+        }
+      g_variant_unref (got);
+    }
+  mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+  return QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+/* The watcher: this binary again (`mp-bench --monitor-helper PID`), attached to us like a
+ * viewer would be, until SIGTERM. */
+static gboolean
+quit_on_signal (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+monitor_helper (GPid pid)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpMonitor) m = mp_monitor_new_for_pid (pid, &error);
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+
+  if (m == NULL)
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      return 1;
+    }
+  g_unix_signal_add (SIGTERM, quit_on_signal, loop);
+  mp_monitor_start (m);
+  printf ("attached\n");
+  fflush (stdout);
+  g_main_loop_run (loop);
+  return 0;
+}
+
+static GPid
+start_watcher (void)
+{
+  g_autofree char *pid = g_strdup_printf ("%d", getpid ());
+  char *argv[] = { (char *) "/proc/self/exe", (char *) "--monitor-helper", pid, NULL };
+  g_autoptr(GError) error = NULL;
+  GPid watcher;
+  int out;
+  char buf[16];
+
+  if (!g_spawn_async_with_pipes (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                 &watcher, NULL, &out, NULL, &error))
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      exit (1);
+    }
+  if (read (out, buf, sizeof buf) <= 0)
+    {
+      fprintf (stderr, "mp-bench: the monitor helper did not attach\n");
+      exit (1);
+    }
+  close (out);
+  return watcher;
+}
+
+static void
+stop_watcher (GPid watcher)
+{
+  int status;
+
+  kill (watcher, SIGTERM);
+  (void) waitpid (watcher, &status, 0);
+}
+
+static void
+monitor_overhead (int repeat)
+{
+  GVariant *item = g_variant_ref_sink (g_variant_new_int32 (12345));
+  double *off = g_new (double, repeat), *on = g_new (double, repeat), *ratio = g_new (double, repeat);
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  (void) queue_round (item);   /* warm-up */
+  for (int r = 0; r < repeat; r++)
+    {
+      GPid watcher;
+
+      if (r % 2 == 0)
+        off[r] = queue_round (item);
+      watcher = start_watcher ();
+      on[r] = queue_round (item);
+      stop_watcher (watcher);
+      if (r % 2 == 1)
+        off[r] = queue_round (item);
+      ratio[r] = off[r] / on[r];
+    }
+  printf ("workload=monitor_overhead_queue_unwatched impl=libmp value=%.4g unit=items/s\n", median (off, repeat));
+  printf ("workload=monitor_overhead_queue_watched impl=libmp value=%.4g unit=items/s\n", median (on, repeat));
+  printf ("workload=monitor_overhead impl=libmp value=%.2f unit=%%\n", (median (ratio, repeat) - 1.0) * 100.0);
+  g_variant_unref (item);
+  g_free (off);
+  g_free (on);
+  g_free (ratio);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -833,6 +954,8 @@ main (int argc, char **argv)
   const char *workload = NULL;
 
   mp_init (&argc, &argv);
+  if (argc == 3 && g_str_equal (argv[1], "--monitor-helper"))
+    return monitor_helper (atoi (argv[2]));
 
   for (int i = 1; i < argc; i++)
     {
@@ -871,6 +994,8 @@ main (int argc, char **argv)
     pipe_bulk_1mib (repeat);
   else if (g_str_equal (workload, "monitor_ingest"))
     monitor_ingest (repeat);
+  else if (g_str_equal (workload, "monitor_overhead"))
+    monitor_overhead (repeat);
   else
     {
       fprintf (stderr, "mp-bench: unknown workload %s\n", workload);
