@@ -298,6 +298,30 @@ test_attach_errors (void **state)
   assert_int_equal (waitpid (cat, &status, 0), cat);
 }
 
+static void
+test_arena_offsets_cannot_wrap (void **state)
+{
+  MpArenaHeader h = *_mp_arena_header (_mp_arena);
+  MpArena fake = { .base = (guint8 *) &h, .size = _mp_arena->size, .fd = -1 };
+  MpMonitorArena ma;
+  g_autoptr(GError) error = NULL;
+
+  assert_true (_mp_monitor_arena_init (&ma, _mp_arena, &error));
+  /* An offset near 2^64 makes offset + size wrap to a small number that looks in bounds. */
+  h.procs_offset = G_MAXUINT64 - 15;
+  assert_false (_mp_monitor_arena_init (&ma, &fake, &error));
+  assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_SERIALIZATION));
+  g_clear_error (&error);
+  h = *_mp_arena_header (_mp_arena);
+  h.rings_offset = G_MAXUINT64 - h.total_size + 4096;
+  assert_false (_mp_monitor_arena_init (&ma, &fake, &error));
+  g_clear_error (&error);
+  h = *_mp_arena_header (_mp_arena);
+  h.version = MP_ARENA_VERSION + 1;
+  assert_false (_mp_monitor_arena_init (&ma, &fake, &error));
+  assert_non_null (strstr (error->message, "version"));
+}
+
 /* ---- the own tree ------------------------------------------------------------------------ */
 
 static GVariant *
@@ -1267,6 +1291,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_attach_tree),
     cmocka_unit_test (test_attach_stopped),
     cmocka_unit_test (test_attach_errors),
+    cmocka_unit_test (test_arena_offsets_cannot_wrap),
     cmocka_unit_test (test_short_lived_between_samples),
     cmocka_unit_test (test_lock_holder_waiter_and_deadlock),
     cmocka_unit_test (test_stuck_worker),
