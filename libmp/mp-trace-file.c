@@ -20,10 +20,11 @@
  *
  * Writing is by hand (the values are numbers and sanitized strings, escaped here); reading
  * goes through json-glib, one line at a time. A recording is untrusted input: lines are capped
- * at MP_TRACE_MAX_LINE, JSON nesting at MP_TRACE_MAX_DEPTH (checked before json-glib sees the
- * line, since its parser recurses), arrays at the arena's own capacities, strings at their
- * field sizes; every member is type-checked; an incomplete last line is reported as
- * truncation. Any of these is a GError naming the line.
+ * at MP_TRACE_MAX_LINE; each line passes a strict, iterative JSON check (valid UTF-8, nesting
+ * at most MP_TRACE_MAX_DEPTH) before json-glib sees it, since json-glib's parser recurses and
+ * leaks the partial tree of a line with a syntax error; arrays are capped at the arena's own
+ * capacities, strings at their field sizes; every member is type-checked; an incomplete last
+ * line is reported as truncation. Any of these is a GError naming the line.
  */
 
 #include "config.h"
