@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -818,10 +819,20 @@ monitor_ingest (int repeat)
       lost[r] = (double) (mp_monitor_get_n_lost (monitor) - lost0) / (double) n_events;
       emit[r] = (double) n_events / ((double) (t1 - t0) / 1e6);
     }
-  printf ("workload=monitor_ingest impl=libmp value=%.4g unit=events/s\n", median (rates, repeat));
-  printf ("workload=monitor_ingest_wall impl=libmp value=%.4g unit=events/s\n", median (wall, repeat));
-  printf ("workload=monitor_ingest_lost impl=libmp value=%.3f unit=fraction\n", median (lost, repeat));
-  printf ("workload=monitor_ingest_emitted impl=libmp value=%.4g unit=events/s\n", median (emit, repeat));
+  /* The other numbers come from the round whose rate is the median, so they add up. */
+  {
+    g_autofree double *sorted = g_memdup2 (rates, sizeof (double) * repeat);
+    double m = median (sorted, repeat);
+    int mid = 0;
+
+    for (int r = 1; r < repeat; r++)
+      if (fabs (rates[r] - m) < fabs (rates[mid] - m))
+        mid = r;
+    printf ("workload=monitor_ingest impl=libmp value=%.4g unit=events/s\n", rates[mid]);
+    printf ("workload=monitor_ingest_wall impl=libmp value=%.4g unit=events/s\n", wall[mid]);
+    printf ("workload=monitor_ingest_lost impl=libmp value=%.3f unit=fraction\n", lost[mid]);
+    printf ("workload=monitor_ingest_emitted impl=libmp value=%.4g unit=events/s\n", emit[mid]);
+  }
   g_free (rates);
   g_free (wall);
   g_free (lost);
