@@ -983,7 +983,7 @@ semaphore_pingpong (int repeat)
 }
 
 /* monitor_ingest: one child writes marks into its ring as fast as it can; one monitor (of the
- * own tree, on this thread) drains the rings in a loop. monitor_ingest is the events delivered
+ * own tree, on this thread) drains the rings in a loop, each on a CPU of its own. monitor_ingest is the events delivered
  * to the models per second of the monitor's own CPU time (its capacity, whatever else runs on
  * the machine); monitor_ingest_wall is per second of wall time while the writer ran. What the
  * writer overwrote before the monitor read it is counted as lost. */
@@ -996,11 +996,32 @@ thread_cpu_seconds (void)
   return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+/* With two CPUs or more, the writer and the monitor get one each, so the number measures the
+ * monitor rather than where the scheduler put the two. */
+static void
+pin_to_cpu (int nth)
+{
+  cpu_set_t allowed, one;
+  int seen = 0;
+
+  if (sched_getaffinity (0, sizeof allowed, &allowed) != 0 || CPU_COUNT (&allowed) < 2)
+    return;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+    if (CPU_ISSET (cpu, &allowed) && seen++ == nth)
+      {
+        CPU_ZERO (&one);
+        CPU_SET (cpu, &one);
+        (void) sched_setaffinity (0, sizeof one, &one);
+        return;
+      }
+}
+
 static GVariant *
 emit_flood (GVariant *args, GUnixFDList *fds, GError **error)
 {
   gint64 n;
 
+  pin_to_cpu (1);
   g_variant_get (args, "(x)", &n);
   for (gint64 i = 0; i < n; i++)
     mp_trace_mark ((guint64) i, i, 0);
@@ -1014,7 +1035,10 @@ monitor_ingest (int repeat)
   double *rates = g_new (double, repeat), *lost = g_new (double, repeat), *emit = g_new (double, repeat);
   double *wall = g_new (double, repeat);
 
+  cpu_set_t saved;
+
   mp_trace_set_level (MP_TRACE_NORMAL);
+  (void) sched_getaffinity (0, sizeof saved, &saved);
   for (int r = 0; r < repeat; r++)
     {
       g_autoptr(MpMonitor) monitor = mp_monitor_new_for_self (NULL);
@@ -1041,6 +1065,7 @@ monitor_ingest (int repeat)
           fprintf (stderr, "mp-bench: %s\n", error->message);
           exit (1);
         }
+      pin_to_cpu (0);   /* after the start: the child picks its CPU from the whole set */
       for (guint i = 0; !done; i++)
         {
           got += mp_monitor_poll_events (monitor);
@@ -1056,6 +1081,7 @@ monitor_ingest (int repeat)
       wall[r] = (double) got / ((double) (t1 - t0) / 1e6);
       lost[r] = (double) (mp_monitor_get_n_lost (monitor) - lost0) / (double) n_events;
       emit[r] = (double) n_events / ((double) (t1 - t0) / 1e6);
+      (void) sched_setaffinity (0, sizeof saved, &saved);
     }
   /* The other numbers come from the round whose rate is the median, so they add up. */
   {
