@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,9 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <time.h>
 
+#include <glib-unix.h>
 #include <mp.h>
 
 static GVariant *
@@ -978,6 +982,246 @@ semaphore_pingpong (int repeat)
   g_free (v);
 }
 
+/* monitor_ingest: one child writes marks into its ring as fast as it can; one monitor (of the
+ * own tree, on this thread) drains the rings in a loop, each on a CPU of its own. monitor_ingest is the events delivered
+ * to the models per second of the monitor's own CPU time (its capacity, whatever else runs on
+ * the machine); monitor_ingest_wall is per second of wall time while the writer ran. What the
+ * writer overwrote before the monitor read it is counted as lost. */
+static double
+thread_cpu_seconds (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* With two CPUs or more, the writer and the monitor get one each, so the number measures the
+ * monitor rather than where the scheduler put the two. */
+static void
+pin_to_cpu (int nth)
+{
+  cpu_set_t allowed, one;
+  int seen = 0;
+
+  if (sched_getaffinity (0, sizeof allowed, &allowed) != 0 || CPU_COUNT (&allowed) < 2)
+    return;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+    if (CPU_ISSET (cpu, &allowed) && seen++ == nth)
+      {
+        CPU_ZERO (&one);
+        CPU_SET (cpu, &one);
+        (void) sched_setaffinity (0, sizeof one, &one);
+        return;
+      }
+}
+
+static GVariant *
+emit_flood (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  gint64 n;
+
+  pin_to_cpu (1);
+  g_variant_get (args, "(x)", &n);
+  for (gint64 i = 0; i < n; i++)
+    mp_trace_mark ((guint64) i, i, 0);
+  return g_variant_new_int32 (0);
+}
+
+static void
+monitor_ingest (int repeat)
+{
+  const gint64 n_events = 20000000;
+  double *rates = g_new (double, repeat), *lost = g_new (double, repeat), *emit = g_new (double, repeat);
+  double *wall = g_new (double, repeat);
+
+  cpu_set_t saved;
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  (void) sched_getaffinity (0, sizeof saved, &saved);
+  for (int r = 0; r < repeat; r++)
+    {
+      g_autoptr(MpMonitor) monitor = mp_monitor_new_for_self (NULL);
+      g_autoptr(MpCallable) target = mp_callable_new (emit_flood, g_variant_new ("(x)", n_events));
+      g_autoptr(MpProcess) child = NULL;
+      g_autoptr(GError) error = NULL;
+      guint64 got = 0, lost0;
+      gint64 t0, t1;
+      double c0, c1;
+      gboolean done = FALSE;
+
+      if (monitor == NULL)
+        {
+          fprintf (stderr, "mp-bench: no arena\n");
+          exit (1);
+        }
+      mp_monitor_poll_events (monitor);   /* what earlier rounds left */
+      lost0 = mp_monitor_get_n_lost (monitor);
+      child = mp_context_process_new (mp_get_context ("fork", NULL), target);
+      t0 = g_get_monotonic_time ();
+      c0 = thread_cpu_seconds ();
+      if (!mp_process_start (child, &error))
+        {
+          fprintf (stderr, "mp-bench: %s\n", error->message);
+          exit (1);
+        }
+      pin_to_cpu (0);   /* after the start: the child picks its CPU from the whole set */
+      for (guint i = 0; !done; i++)
+        {
+          got += mp_monitor_poll_events (monitor);
+          if (i % 256 == 0 && mp_process_join (child, 0, NULL) && !mp_process_is_alive (child))
+            {
+              got += mp_monitor_poll_events (monitor);
+              done = TRUE;
+            }
+        }
+      t1 = g_get_monotonic_time ();
+      c1 = thread_cpu_seconds ();
+      rates[r] = (double) got / MAX (c1 - c0, 1e-6);
+      wall[r] = (double) got / ((double) (t1 - t0) / 1e6);
+      lost[r] = (double) (mp_monitor_get_n_lost (monitor) - lost0) / (double) n_events;
+      emit[r] = (double) n_events / ((double) (t1 - t0) / 1e6);
+      (void) sched_setaffinity (0, sizeof saved, &saved);
+    }
+  /* The other numbers come from the round whose rate is the median, so they add up. */
+  {
+    g_autofree double *sorted = g_memdup2 (rates, sizeof (double) * repeat);
+    double m = median (sorted, repeat);
+    int mid = 0;
+
+    for (int r = 1; r < repeat; r++)
+      if (fabs (rates[r] - m) < fabs (rates[mid] - m))
+        mid = r;
+    printf ("workload=monitor_ingest impl=libmp value=%.4g unit=events/s\n", rates[mid]);
+    printf ("workload=monitor_ingest_wall impl=libmp value=%.4g unit=events/s\n", wall[mid]);
+    printf ("workload=monitor_ingest_lost impl=libmp value=%.3f unit=fraction\n", lost[mid]);
+    printf ("workload=monitor_ingest_emitted impl=libmp value=%.4g unit=events/s\n", emit[mid]);
+  }
+  g_free (rates);
+  g_free (wall);
+  g_free (lost);
+  g_free (emit);
+}
+
+/* monitor_overhead: the queue benchmark (int items) with and without a monitor watching the
+ * program (another process attached by pid, default intervals: events every 50 ms, samples
+ * every 500 ms), at trace level normal. Rounds alternate so both see the same machine. The
+ * pool half of this workload waits for pools. */
+static double
+queue_round (GVariant *item)
+{
+  g_autoptr(MpQueue) q = mp_queue_new (0, NULL);
+  g_autoptr(MpProcess) p = start_queue_child (queue_producer, q, QUEUE_ITEMS, item);
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (int i = 0; i < QUEUE_ITEMS; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      GVariant *got = mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
+      if (got == NULL)
+        {
+          fprintf (stderr, "mp-bench: %s\n", error->message);
+          exit (1);
+        }
+      g_variant_unref (got);
+    }
+  mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+  return QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+/* The watcher: this binary again (`mp-bench --monitor-helper PID`), attached to us like a
+ * viewer would be, until SIGTERM. */
+static gboolean
+quit_on_signal (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+monitor_helper (GPid pid)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpMonitor) m = mp_monitor_new_for_pid (pid, &error);
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+
+  if (m == NULL)
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      return 1;
+    }
+  g_unix_signal_add (SIGTERM, quit_on_signal, loop);
+  mp_monitor_start (m);
+  printf ("attached\n");
+  fflush (stdout);
+  g_main_loop_run (loop);
+  return 0;
+}
+
+static GPid
+start_watcher (void)
+{
+  g_autofree char *pid = g_strdup_printf ("%d", getpid ());
+  char *argv[] = { (char *) "/proc/self/exe", (char *) "--monitor-helper", pid, NULL };
+  g_autoptr(GError) error = NULL;
+  GPid watcher;
+  int out;
+  char buf[16];
+
+  if (!g_spawn_async_with_pipes (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                 &watcher, NULL, &out, NULL, &error))
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      exit (1);
+    }
+  if (read (out, buf, sizeof buf) <= 0)
+    {
+      fprintf (stderr, "mp-bench: the monitor helper did not attach\n");
+      exit (1);
+    }
+  close (out);
+  return watcher;
+}
+
+static void
+stop_watcher (GPid watcher)
+{
+  int status;
+
+  kill (watcher, SIGTERM);
+  (void) waitpid (watcher, &status, 0);
+}
+
+static void
+monitor_overhead (int repeat)
+{
+  GVariant *item = g_variant_ref_sink (g_variant_new_int32 (12345));
+  double *off = g_new (double, repeat), *on = g_new (double, repeat), *ratio = g_new (double, repeat);
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  (void) queue_round (item);   /* warm-up */
+  for (int r = 0; r < repeat; r++)
+    {
+      GPid watcher;
+
+      if (r % 2 == 0)
+        off[r] = queue_round (item);
+      watcher = start_watcher ();
+      on[r] = queue_round (item);
+      stop_watcher (watcher);
+      if (r % 2 == 1)
+        off[r] = queue_round (item);
+      ratio[r] = off[r] / on[r];
+    }
+  printf ("workload=monitor_overhead_queue_unwatched impl=libmp value=%.4g unit=items/s\n", median (off, repeat));
+  printf ("workload=monitor_overhead_queue_watched impl=libmp value=%.4g unit=items/s\n", median (on, repeat));
+  printf ("workload=monitor_overhead impl=libmp value=%.2f unit=%%\n", (median (ratio, repeat) - 1.0) * 100.0);
+  g_variant_unref (item);
+  g_free (off);
+  g_free (on);
+  g_free (ratio);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -985,6 +1229,8 @@ main (int argc, char **argv)
   const char *workload = NULL;
 
   mp_init (&argc, &argv);
+  if (argc == 3 && g_str_equal (argv[1], "--monitor-helper"))
+    return monitor_helper (atoi (argv[2]));
 
   for (int i = 1; i < argc; i++)
     {
@@ -1027,6 +1273,10 @@ main (int argc, char **argv)
     lock_contended (repeat);
   else if (g_str_equal (workload, "semaphore_pingpong"))
     semaphore_pingpong (repeat);
+  else if (g_str_equal (workload, "monitor_ingest"))
+    monitor_ingest (repeat);
+  else if (g_str_equal (workload, "monitor_overhead"))
+    monitor_overhead (repeat);
   else
     {
       fprintf (stderr, "mp-bench: unknown workload %s\n", workload);

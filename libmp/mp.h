@@ -30,5 +30,8 @@
 #include "mp-sharedctypes.h"
 #include "mp-value.h"
 #include "mp-resource-tracker.h"
+#include "mp-monitor-items.h"
+#include "mp-monitor.h"
+#include "mp-trace-file.h"
 
 #undef MP_INSIDE
