@@ -196,7 +196,9 @@ mp_condition_wait (MpCondition *self, gint64 timeout_us, GError **error)
     mp_lock_release (self->lock, NULL);
 
   t0 = _mp_monotonic_ns ();
+  _mp_arena_proc_set_blocked_on (self->sync.id);
   notified = _mp_word_sem_acquire (&w->wait, &w->wait_waiters, _mp_deadline_ns (timeout_us));
+  _mp_arena_proc_set_blocked_on (0);
   _mp_word_sem_release (&w->woken, &w->woken_waiters, 1);
   _mp_trace (MP_TRACE_NORMAL, MP_EVENT_CONDITION_WAIT, self->sync.id,
              (gint64) (_mp_monotonic_ns () - t0), notified);

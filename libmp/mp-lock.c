@@ -181,8 +181,10 @@ acquire_slow (MpSync *sync, gint64 timeout_us, uint32_t c, GError **error)
     _mp_sync_spin_result (FALSE);
 
   /* Sleep. Once we have slept we take the lock with WAITERS set, as others may still sleep:
-   * at worst the release makes one needless wake-up call. */
+   * at worst the release makes one needless wake-up call. Monitors see what we wait for
+   * (the wait-for graph, deadlock cycles) in our process-table slot. */
   __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  _mp_arena_proc_set_blocked_on (sync->id);
   c = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
   for (;;)
     {
@@ -211,6 +213,7 @@ acquire_slow (MpSync *sync, gint64 timeout_us, uint32_t c, GError **error)
               break;
             }
           __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+          _mp_arena_proc_set_blocked_on (0);
           g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "Timed out waiting for the lock");
           return FALSE;
         }
@@ -223,6 +226,7 @@ acquire_slow (MpSync *sync, gint64 timeout_us, uint32_t c, GError **error)
       c = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
     }
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  _mp_arena_proc_set_blocked_on (0);
 
 acquired:
   set_holder (st, me);
