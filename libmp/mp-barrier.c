@@ -179,6 +179,7 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
   _mp_word_unlock (&self->w->lock);
 
   __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  _mp_arena_proc_set_blocked_on (self->sync.id);
   while (__atomic_load_n (&st->generation, __ATOMIC_ACQUIRE) == gen)
     {
       gint64 left = _mp_remaining_ns (deadline);
@@ -193,6 +194,7 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
         }
       (void) _mp_futex_wait (&st->generation, gen, left);
     }
+  _mp_arena_proc_set_blocked_on (0);
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
 
   if (__atomic_load_n (&st->aux, __ATOMIC_RELAXED) == gen + 1)

@@ -102,6 +102,7 @@ mp_event_wait (MpEvent *self, gint64 timeout_us)
   deadline = _mp_deadline_ns (timeout_us);
   t0 = _mp_monotonic_ns ();
   __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_SEQ_CST);
+  _mp_arena_proc_set_blocked_on (self->sync.id);
   while (__atomic_load_n (&st->word, __ATOMIC_ACQUIRE) == 0)
     {
       gint64 left = _mp_remaining_ns (deadline);
@@ -109,6 +110,7 @@ mp_event_wait (MpEvent *self, gint64 timeout_us)
         break;
       (void) _mp_futex_wait (&st->word, 0, left);
     }
+  _mp_arena_proc_set_blocked_on (0);
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_SEQ_CST);
   __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
   _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0);

@@ -68,6 +68,8 @@ acquire_slow (MpSync *sync, gint64 timeout_us, GError **error)
     }
 
   __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  /* Published while we wait, so a monitor can draw who waits for whom (and find deadlocks). */
+  _mp_arena_proc_set_blocked_on (sync->id);
   c = __atomic_exchange_n (&st->word, 2, __ATOMIC_ACQUIRE);
   while (c != 0)
     {
@@ -76,6 +78,7 @@ acquire_slow (MpSync *sync, gint64 timeout_us, GError **error)
 
       if (left == 0)
         {
+          _mp_arena_proc_set_blocked_on (0);
           __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
           g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "Timed out waiting for the lock");
           return FALSE;
@@ -98,6 +101,7 @@ acquire_slow (MpSync *sync, gint64 timeout_us, GError **error)
         }
       c = __atomic_exchange_n (&st->word, 2, __ATOMIC_ACQUIRE);
     }
+  _mp_arena_proc_set_blocked_on (0);
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
 
   set_holder (st);

@@ -98,6 +98,7 @@ mp_semaphore_acquire (MpSemaphore *self, gint64 timeout_us, GError **error)
   MpSyncStats *st;
   uint32_t v;
   guint64 t0;
+  gboolean ok;
 
   g_return_val_if_fail (self != NULL, FALSE);
   st = self->sync.st;
@@ -118,7 +119,10 @@ mp_semaphore_acquire (MpSemaphore *self, gint64 timeout_us, GError **error)
       return FALSE;
     }
   t0 = _mp_monotonic_ns ();
-  if (!_mp_word_sem_acquire (&st->word, &st->nwaiters, _mp_deadline_ns (timeout_us)))
+  _mp_arena_proc_set_blocked_on (self->sync.id);
+  ok = _mp_word_sem_acquire (&st->word, &st->nwaiters, _mp_deadline_ns (timeout_us));
+  _mp_arena_proc_set_blocked_on (0);
+  if (!ok)
     {
       g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "Timed out waiting for the semaphore");
       return FALSE;
