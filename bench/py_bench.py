@@ -237,6 +237,100 @@ WORKLOADS = {
 }
 
 
+def lock_uncontended(mod, repeat):
+    """Nanoseconds per uncontended acquire()+release() of a Lock."""
+    lock = mod.Lock()
+    n = 200000
+    acquire, release = lock.acquire, lock.release
+
+    def once():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            acquire()
+            release()
+        return (time.perf_counter() - t0) * 1e9 / n
+
+    once()
+    return statistics.median(once() for _ in range(repeat)), "ns"
+
+
+def contended_worker(lock, value, times, index, go, ops):
+    # Module-level so that spawn children could import it too.
+    go.wait()
+    times[2 * index] = time.perf_counter()
+    for _ in range(ops):
+        lock.acquire()
+        value.value += 1
+        lock.release()
+    times[2 * index + 1] = time.perf_counter()
+
+
+def lock_contended_once(mod, ops):
+    """Operations per second of 2 processes doing acquire, increment, release."""
+    ctx = mod.get_context("fork")
+    lock = ctx.Lock()
+    value = ctx.RawValue("i", 0)
+    times = ctx.RawArray("d", 4)
+    go = ctx.Event()
+    procs = [ctx.Process(target=contended_worker,
+                         args=(lock, value, times, i, go, ops)) for i in range(2)]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"worker exited with code {p.exitcode}")
+    if value.value != 2 * ops:
+        raise RuntimeError(f"lost increments: {value.value} != {2 * ops}")
+    return 2 * ops / (max(times[1], times[3]) - min(times[0], times[2]))
+
+
+def lock_contended(mod, repeat):
+    lock_contended_once(mod, 2000)
+    return statistics.median(lock_contended_once(mod, 20000)
+                             for _ in range(repeat)), "ops/s"
+
+
+def pingpong_worker(ping, pong, rounds):
+    for _ in range(rounds):
+        ping.acquire()
+        pong.release()
+
+
+def semaphore_pingpong_once(mod, rounds):
+    """Microseconds per round trip over two Semaphores between two processes."""
+    ctx = mod.get_context("fork")
+    ping, pong = ctx.Semaphore(0), ctx.Semaphore(0)
+    p = ctx.Process(target=pingpong_worker, args=(ping, pong, rounds + 1))
+    p.start()
+    ping.release()          # the first round trip waits for the start: untimed
+    pong.acquire()
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        ping.release()
+        pong.acquire()
+    t1 = time.perf_counter()
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError(f"worker exited with code {p.exitcode}")
+    return (t1 - t0) * 1e6 / rounds
+
+
+def semaphore_pingpong(mod, repeat):
+    semaphore_pingpong_once(mod, 200)
+    return statistics.median(semaphore_pingpong_once(mod, 5000)
+                             for _ in range(repeat)), "us"
+
+
+SYNC_WORKLOADS = {
+    "lock_uncontended": lock_uncontended,
+    "lock_contended": lock_contended,
+    "semaphore_pingpong": semaphore_pingpong,
+}
+WORKLOADS.update(SYNC_WORKLOADS)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--impl", required=True,

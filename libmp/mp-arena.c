@@ -191,6 +191,11 @@ _mp_arena_validate (const guint8 *base, gsize size, GError **error)
       h->procs_capacity > 65536 || h->objects_capacity > 1u << 20)
     goto corrupt;
 
+  /* Each offset within the file first, so the sums below cannot wrap around (the file, and so
+   * total_size, is far below 2^63; capacities and record sizes are capped above). */
+  if (h->procs_offset > h->total_size || h->objects_offset > h->total_size ||
+      h->rings_offset > h->total_size)
+    goto corrupt;
   procs_end = h->procs_offset + (guint64) h->procs_capacity * h->proc_size;
   objects_end = h->objects_offset + (guint64) h->objects_capacity * h->object_size;
   rings_end = h->rings_offset + (guint64) h->procs_capacity * h->ring_size;

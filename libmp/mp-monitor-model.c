@@ -1176,27 +1176,6 @@ update_waiters (MpMonitorModels *m)
         }
     }
 
-  /* A lock that reports waiters names the last one: count it too when it still runs (a lock
-   * whose code does not set blocked_on still shows someone waiting). The wait-for graph does
-   * not use it: the name may be stale once that process stopped waiting. */
-  g_hash_table_iter_init (&iter, m->obj_by_id);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (MP_IS_MONITOR_LOCK (value) && MP_MONITOR_LOCK (value)->nwaiters_stat > 0)
-      {
-        MpMonitorLock *l = MP_MONITOR_LOCK (value);
-        MpMonitorProcess *w = _mp_monitor_models_lookup_process (m, l->last_waiter_pid);
-        GArray *pids = g_hash_table_lookup (fresh, l);
-
-        if (w == NULL || is_final (w->state) || w->pid == l->holder_pid)
-          continue;
-        if (pids == NULL)
-          {
-            pids = g_array_new (FALSE, FALSE, sizeof (GPid));
-            g_hash_table_insert (fresh, l, pids);
-          }
-        add_pid (pids, w->pid, MP_LOCK_MAX_WAITERS);
-      }
-
   g_hash_table_iter_init (&iter, m->obj_by_id);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     if (MP_IS_MONITOR_LOCK (value))

@@ -246,6 +246,26 @@ merge_runs (MpMonitor *self, guint *starts, guint n_runs)
     }
 }
 
+/* A reader more than three quarters of a ring behind would read records the writer is about to
+ * overwrite: it would fight the writer for the same cache lines and lose most of them anyway.
+ * It skips to the middle of the ring instead (what it skips counts as lost), so it reads the
+ * newer half while the writer fills the older one. */
+static void
+skip_ahead (MpRingReader *r, guint64 *lost)
+{
+  guint64 head;
+
+  if (r->ring == NULL)
+    return;
+  head = __atomic_load_n (&r->ring->head, __ATOMIC_ACQUIRE);
+  if (head >= r->cursor && head - r->cursor > r->capacity - r->capacity / 4 &&
+      head >= r->capacity / 2)
+    {
+      *lost += head - r->capacity / 2 - r->cursor;
+      r->cursor = head - r->capacity / 2;
+    }
+}
+
 static guint
 drain (MpMonitor *self)
 {
@@ -271,6 +291,7 @@ drain (MpMonitor *self)
           guint64 slot_lost = 0;
           guint got;
 
+          skip_ahead (&self->readers[slot], &lost);
           got = _mp_ring_reader_read (&self->readers[slot], self->buf + n, DRAIN_CAPACITY - n,
                                       &slot_lost);
           lost += slot_lost;

@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * NOTES:
- * The value is the futex word itself (MpSyncStats.word); `limit` is the bound (0 = none).
+ * The value is the futex word itself (MpSyncStats.word); `limit` is the bound of a
+ * BoundedSemaphore (the kind says whether there is one: a bound of 0 is valid).
  * Waiters count themselves in nwaiters before sleeping so a release knows whether a wake
  * syscall is needed (see _mp_word_sem_acquire for the ordering argument).
  */
@@ -113,7 +114,7 @@ mp_semaphore_acquire (MpSemaphore *self, gint64 timeout_us, GError **error)
         return TRUE;
       }
 
-  if (timeout_us == 0)
+  if (timeout_us == 0 || (timeout_us < 0 && timeout_us != MP_TIMEOUT_INFINITE))
     {
       g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "The semaphore is at zero");
       return FALSE;
@@ -128,7 +129,7 @@ mp_semaphore_acquire (MpSemaphore *self, gint64 timeout_us, GError **error)
       return FALSE;
     }
   __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
-  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0);
+  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0, TRUE);
   return TRUE;
 }
 
@@ -146,7 +147,9 @@ mp_semaphore_release (MpSemaphore *self, GError **error)
   g_return_val_if_fail (self != NULL, FALSE);
   st = self->sync.st;
 
-  if (st->limit > 0)
+  /* The kind, not the limit, says bounded: BoundedSemaphore(0) has limit 0 and must refuse
+   * every release. */
+  if (self->sync.kind == MP_OBJECT_BOUNDED_SEMAPHORE)
     {
       uint32_t v = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
       do

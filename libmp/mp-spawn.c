@@ -7,13 +7,13 @@
  * after start is still the same build), with argv {argv0, "--libmp-spawn"} and one descriptor,
  * a socket at fd 3 (announced in LIBMP_CHILD_FD). Everything else the child needs — arena,
  * parent pidfd, the target and its descriptors — comes as one message on that socket, so the
- * child inherits nothing it was not given: all other descriptors are marked close-on-exec in
- * the child before exec.
+ * child inherits nothing it was not given: every other descriptor is closed in the child
+ * before exec.
  *
- * Between fork() and execve() only async-signal-safe calls run (dup2, syscall, fcntl,
- * pthread_sigmask, execve, write, _exit): the parent may have other threads holding locks. argv
- * and envp are built before fork. An exec failure is reported through a close-on-exec pipe:
- * the child writes errno and exits 127; EOF on the pipe means exec succeeded.
+ * The child is made with posix_spawn(): glibc runs only async-signal-safe steps between its
+ * clone and the exec (the parent may have threads holding locks), shares the parent's memory
+ * until the exec instead of copying its page tables, and returns an exec failure to the
+ * caller. argv and envp are built before.
  */
 
 #include "config.h"
@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,51 +36,8 @@
 #include "mp-spawn-private.h"
 #include "mp-wire-private.h"
 
-#ifndef CLOSE_RANGE_CLOEXEC
-# define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 extern char **environ;
-
-/* Async-signal-safe. */
-void
-_mp_fd_mark_all_cloexec_from (int lowfd)
-{
-  if (syscall (SYS_close_range, (unsigned) lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-    return;
-  /* Kernels before 5.11: walk a generous range. */
-  for (int fd = lowfd; fd < 65536; fd++)
-    {
-      int flags = fcntl (fd, F_GETFD);
-      if (flags >= 0 && !(flags & FD_CLOEXEC))
-        fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-}
-
-G_GNUC_NORETURN static void
-exec_child (int sock_fd, int sentinel_fd, int err_fd, const char *exe, char **argv, char **envp)
-{
-  sigset_t none;
-  int errsv;
-
-  sigemptyset (&none);
-  pthread_sigmask (SIG_SETMASK, &none, NULL);
-
-  /* dup2 clears close-on-exec on the copy: fd 3 is the one descriptor the child keeps (and
-   * fd 4, the sentinel pipe, where there are no pidfds). */
-  if (dup2 (sock_fd, MP_CHILD_FD) < 0)
-    goto fail;
-  if (sentinel_fd >= 0 && dup2 (sentinel_fd, MP_CHILD_FD + 1) < 0)
-    goto fail;
-  _mp_fd_mark_all_cloexec_from (sentinel_fd >= 0 ? MP_CHILD_FD + 2 : MP_CHILD_FD + 1);
-  execve (exe, argv, envp);
-
-fail:
-  errsv = errno;
-  if (write (err_fd, &errsv, sizeof errsv) < 0)
-    { /* the parent will see EOF and a 127 exit */ }
-  _exit (127);
-}
 
 static int
 move_high (int fd)
@@ -119,8 +77,11 @@ _mp_spawn_exec (const char *marker, int sentinel_w, MpSpawned *out, GError **err
   const char *argv[3] = { _mp_get_argv0 (), marker, NULL };
   g_autoptr(GPtrArray) envp = g_ptr_array_new ();
   char env_fd[] = MP_CHILD_FD_ENV "=3";
-  int sv[2], errpipe[2];
-  int errsv, n;
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  sigset_t none;
+  int sv[2];
+  int r;
   pid_t pid;
 
   if (exe[0] == 0)
@@ -134,64 +95,50 @@ _mp_spawn_exec (const char *marker, int sentinel_w, MpSpawned *out, GError **err
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     {
-      errsv = errno;
+      int errsv = errno;
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "socketpair() failed: %s", g_strerror (errsv));
       return FALSE;
     }
-  if (pipe2 (errpipe, O_CLOEXEC) < 0)
-    {
-      errsv = errno;
-      close (sv[0]);
-      close (sv[1]);
-      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pipe() failed: %s", g_strerror (errsv));
-      return FALSE;
-    }
-  /* Keep the child's ends clear of 0–4 so dup2 onto 3 and 4 cannot clobber them. */
+  /* Keep the child's ends clear of 0–4 so the dup2s onto 3 and 4 cannot clobber them. */
   sv[1] = move_high (sv[1]);
-  errpipe[1] = move_high (errpipe[1]);
   if (sentinel_w >= 0)
     sentinel_w = fcntl (sentinel_w, F_DUPFD_CLOEXEC, 10);
-  if (sv[1] < 0 || errpipe[1] < 0)
+  if (sv[1] < 0)
     {
-      errsv = errno;
+      int errsv = errno;
       close (sv[0]);
-      close (errpipe[0]);
-      if (sv[1] >= 0) close (sv[1]);
-      if (errpipe[1] >= 0) close (errpipe[1]);
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "fcntl() failed: %s", g_strerror (errsv));
       return FALSE;
     }
 
+  /* posix_spawn() runs the child on the parent's memory until exec (no page-table copy, so
+   * a big parent spawns as fast as a small one), runs only async-signal-safe steps there, and
+   * reports an exec failure as its return value. The child keeps fd 3 (and 4) and nothing
+   * else, and starts with no signal blocked. */
+  posix_spawn_file_actions_init (&actions);
+  posix_spawn_file_actions_adddup2 (&actions, sv[1], MP_CHILD_FD);
+  if (sentinel_w >= 0)
+    posix_spawn_file_actions_adddup2 (&actions, sentinel_w, MP_CHILD_FD + 1);
+  posix_spawn_file_actions_addclosefrom_np (&actions, sentinel_w >= 0 ? MP_CHILD_FD + 2
+                                                                      : MP_CHILD_FD + 1);
+  posix_spawnattr_init (&attr);
+  sigemptyset (&none);
+  posix_spawnattr_setsigmask (&attr, &none);
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK);
+
   fflush (stdout);
   fflush (stderr);
-  pid = fork ();
-  if (pid == 0)
-    exec_child (sv[1], sentinel_w, errpipe[1], exe, (char **) argv, (char **) envp->pdata);
-
-  errsv = errno;
+  r = posix_spawn (&pid, exe, &actions, &attr, (char **) argv, (char **) envp->pdata);
+  posix_spawn_file_actions_destroy (&actions);
+  posix_spawnattr_destroy (&attr);
   close (sv[1]);
-  close (errpipe[1]);
   if (sentinel_w >= 0)
     close (sentinel_w);
-  if (pid < 0)
+  if (r != 0)
     {
       close (sv[0]);
-      close (errpipe[0]);
-      g_set_error (error, MP_ERROR, MP_ERROR_IO, "fork() failed: %s", g_strerror (errsv));
-      return FALSE;
-    }
-
-  do
-    n = (int) read (errpipe[0], &errsv, sizeof errsv);
-  while (n < 0 && errno == EINTR);
-  close (errpipe[0]);
-  if (n == sizeof errsv)
-    {
-      close (sv[0]);
-      while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-        ;
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "Failed to execute child process “%s”: %s",
-                   exe, g_strerror (errsv));
+                   exe, g_strerror (r));
       return FALSE;
     }
 
@@ -200,7 +147,7 @@ _mp_spawn_exec (const char *marker, int sentinel_w, MpSpawned *out, GError **err
   out->pidfd = _mp_pidfd_available () ? _mp_pidfd_open (pid) : -1;
   if (out->pidfd < 0 && _mp_pidfd_available ())
     {
-      errsv = errno;
+      int errsv = errno;
       _mp_spawn_abort (out);
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "pidfd_open() failed: %s", g_strerror (errsv));
       return FALSE;

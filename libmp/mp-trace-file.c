@@ -20,10 +20,11 @@
  *
  * Writing is by hand (the values are numbers and sanitized strings, escaped here); reading
  * goes through json-glib, one line at a time. A recording is untrusted input: lines are capped
- * at MP_TRACE_MAX_LINE, JSON nesting at MP_TRACE_MAX_DEPTH (checked before json-glib sees the
- * line, since its parser recurses), arrays at the arena's own capacities, strings at their
- * field sizes; every member is type-checked; an incomplete last line is reported as
- * truncation. Any of these is a GError naming the line.
+ * at MP_TRACE_MAX_LINE; each line passes a strict, iterative JSON check (valid UTF-8, nesting
+ * at most MP_TRACE_MAX_DEPTH) before json-glib sees it, since json-glib's parser recurses and
+ * leaks the partial tree of a line with a syntax error; arrays are capped at the arena's own
+ * capacities, strings at their field sizes; every member is type-checked; an incomplete last
+ * line is reported as truncation. Any of these is a GError naming the line.
  */
 
 #include "config.h"
@@ -473,37 +474,185 @@ fail (GError **error, const char *fmt, ...)
   return FALSE;
 }
 
-/* Rejects nesting deeper than MP_TRACE_MAX_DEPTH before json-glib recurses into it. */
-static gboolean
-check_depth (const char *line, gsize len, GError **error)
+/* A strict check of one line of JSON (RFC 8259), before json-glib sees it: json-glib's parser
+ * recurses (deep nesting would overflow the stack) and leaks the part of the tree it built
+ * when it meets a syntax error, so it only gets lines that are valid and at most
+ * MP_TRACE_MAX_DEPTH deep. Iterative, one pass. */
+typedef struct
 {
-  gboolean in_string = FALSE, escaped = FALSE;
-  guint depth = 0;
+  const char *p;
+  const char *end;
+} Cursor;
 
-  for (gsize i = 0; i < len; i++)
+static void
+skip_ws (Cursor *c)
+{
+  while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+    c->p++;
+}
+
+static gboolean
+scan_string (Cursor *c)
+{
+  c->p++;   /* the opening quote */
+  while (c->p < c->end)
     {
-      char c = line[i];
+      guchar ch = (guchar) *c->p++;
 
-      if (in_string)
+      if (ch == '"')
+        return TRUE;
+      if (ch < 0x20)
+        return FALSE;
+      if (ch == '\\')
         {
-          if (escaped)
-            escaped = FALSE;
-          else if (c == '\\')
-            escaped = TRUE;
-          else if (c == '"')
-            in_string = FALSE;
+          if (c->p >= c->end)
+            return FALSE;
+          ch = (guchar) *c->p++;
+          if (ch == 'u')
+            {
+              for (int k = 0; k < 4; k++, c->p++)
+                if (c->p >= c->end || !g_ascii_isxdigit (*c->p))
+                  return FALSE;
+            }
+          else if (strchr ("\"\\/bfnrt", ch) == NULL || ch == 0)
+            return FALSE;
         }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '{' || c == '[')
-        {
-          if (++depth > MP_TRACE_MAX_DEPTH)
-            return fail (error, "JSON nested deeper than %d levels", MP_TRACE_MAX_DEPTH);
-        }
-      else if ((c == '}' || c == ']') && depth > 0)
-        depth--;
+    }
+  return FALSE;
+}
+
+static gboolean
+scan_digits (Cursor *c)
+{
+  const char *start = c->p;
+
+  while (c->p < c->end && g_ascii_isdigit (*c->p))
+    c->p++;
+  return c->p > start;
+}
+
+static gboolean
+scan_number (Cursor *c)
+{
+  if (*c->p == '-')
+    c->p++;
+  if (c->p < c->end && *c->p == '0')
+    c->p++;
+  else if (!scan_digits (c))
+    return FALSE;
+  if (c->p < c->end && *c->p == '.')
+    {
+      c->p++;
+      if (!scan_digits (c))
+        return FALSE;
+    }
+  if (c->p < c->end && (*c->p == 'e' || *c->p == 'E'))
+    {
+      c->p++;
+      if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+        c->p++;
+      if (!scan_digits (c))
+        return FALSE;
     }
   return TRUE;
+}
+
+static gboolean
+scan_word (Cursor *c, const char *word)
+{
+  gsize n = strlen (word);
+
+  if ((gsize) (c->end - c->p) < n || memcmp (c->p, word, n) != 0)
+    return FALSE;
+  c->p += n;
+  return TRUE;
+}
+
+static gboolean
+check_syntax (const char *line, gsize len, GError **error)
+{
+  Cursor c = { line, line + len };
+  char stack[MP_TRACE_MAX_DEPTH];   /* '{' or '[' */
+  guint depth = 0;
+  gboolean want_value = TRUE;
+
+  if (!g_utf8_validate_len (line, len, NULL))
+    return fail (error, "not valid UTF-8");
+
+  for (;;)
+    {
+      skip_ws (&c);
+      if (want_value)
+        {
+          char ch;
+
+          if (c.p >= c.end)
+            return fail (error, "not valid JSON (it ends too early)");
+          ch = *c.p;
+
+          if (ch == '{' || ch == '[')
+            {
+              if (depth == MP_TRACE_MAX_DEPTH)
+                return fail (error, "JSON nested deeper than %d levels", MP_TRACE_MAX_DEPTH);
+              stack[depth++] = ch;
+              c.p++;
+              skip_ws (&c);
+              if (c.p < c.end && *c.p == (ch == '{' ? '}' : ']'))
+                {
+                  c.p++;
+                  depth--;
+                  want_value = FALSE;
+                }
+              else if (ch == '{')
+                {
+                  /* A member: "key" : value */
+                  if (c.p >= c.end || *c.p != '"' || !scan_string (&c))
+                    return fail (error, "not valid JSON (expected a member name)");
+                  skip_ws (&c);
+                  if (c.p >= c.end || *c.p++ != ':')
+                    return fail (error, "not valid JSON (expected ':')");
+                }
+              continue;
+            }
+          if (ch == '"' ? !scan_string (&c)
+              : (ch == '-' || g_ascii_isdigit (ch)) ? !scan_number (&c)
+              : !(scan_word (&c, "true") || scan_word (&c, "false") || scan_word (&c, "null")))
+            return fail (error, "not valid JSON (a bad value)");
+          want_value = FALSE;
+        }
+
+      /* After a value: the end of the line, a separator or a closing bracket. */
+      skip_ws (&c);
+      if (depth == 0)
+        {
+          if (c.p != c.end)
+            return fail (error, "not valid JSON (data after the value)");
+          return TRUE;
+        }
+      if (c.p >= c.end)
+        return fail (error, "not valid JSON (it ends too early)");
+      if (*c.p == ',')
+        {
+          c.p++;
+          want_value = TRUE;
+          if (stack[depth - 1] == '{')
+            {
+              skip_ws (&c);
+              if (c.p >= c.end || *c.p != '"' || !scan_string (&c))
+                return fail (error, "not valid JSON (expected a member name)");
+              skip_ws (&c);
+              if (c.p >= c.end || *c.p++ != ':')
+                return fail (error, "not valid JSON (expected ':')");
+            }
+        }
+      else if (*c.p == (stack[depth - 1] == '{' ? '}' : ']'))
+        {
+          c.p++;
+          depth--;
+        }
+      else
+        return fail (error, "not valid JSON (expected ',' or a closing bracket)");
+    }
 }
 
 static JsonNode *
@@ -972,7 +1121,7 @@ parse_line_object (JsonParser *parser, const char *line, gsize len, GError **err
       fail (error, "an empty line");
       return NULL;
     }
-  if (!check_depth (line, len, error))
+  if (!check_syntax (line, len, error))
     return NULL;
   if (!json_parser_load_from_data (parser, line, (gssize) len, &local))
     {

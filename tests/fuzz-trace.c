@@ -257,6 +257,24 @@ main (int argc, char **argv)
       return 0;
     }
 
+  /* The seed corpus, which keeps the inputs that once crashed. */
+  if (g_getenv ("G_TEST_SRCDIR") != NULL)
+    {
+      g_autofree char *dir_path = g_build_filename (g_getenv ("G_TEST_SRCDIR"), "fuzz-seeds", NULL);
+      g_autoptr(GDir) dir = g_dir_open (dir_path, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (dir_path, name, NULL);
+          g_autofree char *data = NULL;
+          gsize len;
+
+          if (g_file_get_contents (path, &data, &len, NULL))
+            LLVMFuzzerTestOneInput ((const uint8_t *) data, len);
+        }
+    }
+
   /* A short deterministic run: plain builds check that the seeds and their mutations pass. */
   rand = g_rand_new_with_seed (1);
   for (int i = 0; i < iterations; i++)

@@ -298,6 +298,30 @@ test_attach_errors (void **state)
   assert_int_equal (waitpid (cat, &status, 0), cat);
 }
 
+static void
+test_arena_offsets_cannot_wrap (void **state)
+{
+  MpArenaHeader h = *_mp_arena_header (_mp_arena);
+  MpArena fake = { .base = (guint8 *) &h, .size = _mp_arena->size, .fd = -1 };
+  MpMonitorArena ma;
+  g_autoptr(GError) error = NULL;
+
+  assert_true (_mp_monitor_arena_init (&ma, _mp_arena, &error));
+  /* An offset near 2^64 makes offset + size wrap to a small number that looks in bounds. */
+  h.procs_offset = G_MAXUINT64 - 15;
+  assert_false (_mp_monitor_arena_init (&ma, &fake, &error));
+  assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_SERIALIZATION));
+  g_clear_error (&error);
+  h = *_mp_arena_header (_mp_arena);
+  h.rings_offset = G_MAXUINT64 - h.total_size + 4096;
+  assert_false (_mp_monitor_arena_init (&ma, &fake, &error));
+  g_clear_error (&error);
+  h = *_mp_arena_header (_mp_arena);
+  h.version = MP_ARENA_VERSION + 1;
+  assert_false (_mp_monitor_arena_init (&ma, &fake, &error));
+  assert_non_null (strstr (error->message, "version"));
+}
+
 /* ---- the own tree ------------------------------------------------------------------------ */
 
 static GVariant *
@@ -885,6 +909,313 @@ test_chrome_export (void **state)
   g_clear_pointer (&recording_path, g_free);
 }
 
+/* ---- end to end with the real objects --------------------------------------------------- */
+
+static MpMonitorLock *
+find_lock_by_label (MpMonitor *m, const char *label)
+{
+  GListModel *locks = mp_monitor_get_locks (m);
+  MpMonitorLock *found = NULL;
+
+  for (guint i = 0; i < g_list_model_get_n_items (locks); i++)
+    {
+      g_autoptr(MpMonitorLock) l = g_list_model_get_item (locks, i);
+      if (g_strcmp0 (mp_monitor_lock_get_label (l), label) == 0 && !mp_monitor_lock_get_destroyed (l))
+        found = l;
+    }
+  return found;
+}
+
+/* args: (v lock handle, h "ready" pipe, h "go" pipe, b hold): with hold, takes the lock, says
+ * ready, waits for go, releases; without, says ready and then blocks taking it. */
+static GVariant *
+lock_child (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) h = NULL;
+  g_autoptr(MpLock) lock = NULL;
+  gint32 hr, hg;
+  gboolean hold;
+  const int *fdv = g_unix_fd_list_peek_fds (fds, NULL);
+  char c = 'r';
+
+  g_variant_get (args, "(vhhb)", &h, &hr, &hg, &hold);
+  if ((lock = mp_lock_deserialize (h, fds, NULL)) == NULL)
+    return g_variant_new_int32 (10);
+  if (hold && !mp_lock_acquire (lock, WAIT_LONG_US, NULL))
+    return g_variant_new_int32 (11);
+  if (write (fdv[hr], &c, 1) != 1)
+    return g_variant_new_int32 (12);
+  if (hold && read (fdv[hg], &c, 1) != 1)
+    return g_variant_new_int32 (13);
+  if (!hold && !mp_lock_acquire (lock, WAIT_LONG_US, NULL))
+    return g_variant_new_int32 (14);
+  if (!mp_lock_release (lock, NULL))
+    return g_variant_new_int32 (15);
+  return g_variant_new_int32 (0);
+}
+
+typedef struct
+{
+  MpProcess *p;
+  int        ready_r;
+  int        go_w;
+} LockChild;
+
+static void
+lock_child_start (LockChild *c, MpLock *lock, gboolean hold)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(MpCallable) target = NULL;
+  GVariant *handle;
+  int ready[2], go[2];
+  char byte;
+
+  assert_true (g_unix_open_pipe (ready, FD_CLOEXEC, NULL));
+  assert_true (g_unix_open_pipe (go, FD_CLOEXEC, NULL));
+  handle = mp_lock_serialize (lock, fds, NULL);
+  assert_non_null (handle);
+  target = mp_callable_new_with_fds (lock_child,
+                                     g_variant_new ("(vhhb)", handle,
+                                                    g_unix_fd_list_append (fds, ready[1], NULL),
+                                                    g_unix_fd_list_append (fds, go[0], NULL), hold),
+                                     fds);
+  c->p = mp_context_process_new (mp_get_context ("fork", NULL), target);
+  assert_true (mp_process_start (c->p, NULL));
+  close (ready[1]);
+  close (go[0]);
+  assert_int_equal (read (ready[0], &byte, 1), 1);
+  c->ready_r = ready[0];
+  c->go_w = go[1];
+}
+
+static void
+lock_child_finish (LockChild *c, gboolean release)
+{
+  int code = -1;
+  char byte = 'g';
+
+  if (release)
+    assert_int_equal (write (c->go_w, &byte, 1), 1);
+  close (c->go_w);
+  close (c->ready_r);
+  assert_true (mp_process_join (c->p, WAIT_LONG_US, NULL));
+  assert_true (mp_process_get_exitcode (c->p, &code));
+  assert_int_equal (code, 0);
+  g_object_unref (c->p);
+}
+
+static void
+test_real_lock_holder_and_waiter (void **state)
+{
+  g_autoptr(MpMonitor) m = mp_monitor_new_for_self (NULL);
+  g_autoptr(MpLock) lock = mp_lock_new_labeled ("Lock-E2E", NULL);
+  LockChild holder, waiter;
+  MpMonitorLock *l;
+  MpMonitorProcess *w;
+  pid_t holder_pid, waiter_pid;
+
+  assert_non_null (lock);
+  lock_child_start (&holder, lock, TRUE);
+  lock_child_start (&waiter, lock, FALSE);
+  holder_pid = mp_process_get_pid (holder.p);
+  waiter_pid = mp_process_get_pid (waiter.p);
+
+  /* The waiter is blocked once the lock counts it. */
+  SAMPLE_UNTIL (m, (l = find_lock_by_label (m, "Lock-E2E")) != NULL && mp_monitor_lock_get_n_waiters (l) == 1);
+  assert_int_equal (mp_monitor_lock_get_kind (l), MP_OBJECT_LOCK);
+  assert_int_equal (mp_monitor_lock_get_holder_pid (l), holder_pid);
+  assert_int_equal (mp_monitor_lock_get_creator_pid (l), getpid ());
+  w = mp_monitor_lookup_process (m, waiter_pid);
+  assert_non_null (w);
+  if (mp_monitor_process_get_blocked_on (w) == mp_monitor_lock_get_id (l))
+    {
+      /* The lock code tells who waits (through _mp_arena_proc_set_blocked_on()). */
+      guint n;
+      const GPid *pids = mp_monitor_lock_get_waiters (l, &n);
+      assert_int_equal (n, 1);
+      assert_int_equal (pids[0], waiter_pid);
+    }
+  else
+    print_message ("# MpLock does not set blocked_on yet: the waiter's pid is not known\n");
+
+  lock_child_finish (&holder, TRUE);
+  lock_child_finish (&waiter, FALSE);
+  mp_monitor_sample (m);
+  assert_int_equal (mp_monitor_lock_get_holder_pid (l), 0);
+  assert_int_equal (mp_monitor_lock_get_n_waiters (l), 0);
+  assert_true (mp_monitor_lock_get_acquisitions (l) >= 2);
+  assert_true (mp_monitor_lock_get_contended (l) >= 1);
+  assert_true (mp_monitor_lock_get_contended_percent (l) > 0);
+  assert_true (mp_monitor_lock_get_total_wait_ns (l) > 0);
+  assert_true (mp_monitor_lock_get_max_wait_ns (l) > 0);
+}
+
+/* args: (v first lock, v second lock, h ready pipe, h go pipe): takes the first, says so, waits
+ * for go, then blocks on the second until killed. */
+static GVariant *
+take_two (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) h1 = NULL, h2 = NULL;
+  g_autoptr(MpLock) first = NULL, second = NULL;
+  const int *fdv = g_unix_fd_list_peek_fds (fds, NULL);
+  gint32 hr, hg;
+  char c = 'r';
+
+  g_variant_get (args, "(vvhh)", &h1, &h2, &hr, &hg);
+  if ((first = mp_lock_deserialize (h1, fds, NULL)) == NULL ||
+      (second = mp_lock_deserialize (h2, fds, NULL)) == NULL)
+    return g_variant_new_int32 (10);
+  if (!mp_lock_acquire (first, WAIT_LONG_US, NULL) || write (fdv[hr], &c, 1) != 1 ||
+      read (fdv[hg], &c, 1) != 1)
+    return g_variant_new_int32 (11);
+  (void) mp_lock_acquire (second, WAIT_LONG_US, NULL);
+  return g_variant_new_int32 (12);
+}
+
+static MpProcess *
+start_take_two (MpLock *first, MpLock *second, int *go_w)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(MpCallable) target = NULL;
+  MpProcess *p;
+  int ready[2], go[2];
+  GVariant *h1, *h2;
+  char byte;
+
+  assert_true (g_unix_open_pipe (ready, FD_CLOEXEC, NULL));
+  assert_true (g_unix_open_pipe (go, FD_CLOEXEC, NULL));
+  h1 = mp_lock_serialize (first, fds, NULL);
+  h2 = mp_lock_serialize (second, fds, NULL);
+  target = mp_callable_new_with_fds (take_two,
+                                     g_variant_new ("(vvhh)", h1, h2,
+                                                    g_unix_fd_list_append (fds, ready[1], NULL),
+                                                    g_unix_fd_list_append (fds, go[0], NULL)),
+                                     fds);
+  p = mp_context_process_new (mp_get_context ("fork", NULL), target);
+  assert_true (mp_process_start (p, NULL));
+  close (ready[1]);
+  close (go[0]);
+  assert_int_equal (read (ready[0], &byte, 1), 1);
+  close (ready[0]);
+  *go_w = go[1];
+  return p;
+}
+
+static void
+test_real_two_process_deadlock (void **state)
+{
+  g_autoptr(MpMonitor) m = mp_monitor_new_for_self (NULL);
+  g_autoptr(MpLock) l1 = mp_lock_new_labeled ("Lock-D1", NULL);
+  g_autoptr(MpLock) l2 = mp_lock_new_labeled ("Lock-D2", NULL);
+  MpProcess *a, *b;
+  MpMonitorLock *m1, *m2;
+  int ra, rb;
+  gboolean supported;
+
+  /* a takes D1 then wants D2; b takes D2 then wants D1. */
+  a = start_take_two (l1, l2, &ra);
+  b = start_take_two (l2, l1, &rb);
+  assert_int_equal (write (ra, "g", 1), 1);
+  assert_int_equal (write (rb, "g", 1), 1);
+  SAMPLE_UNTIL (m, (m1 = find_lock_by_label (m, "Lock-D1")) != NULL &&
+                   (m2 = find_lock_by_label (m, "Lock-D2")) != NULL &&
+                   mp_monitor_lock_get_n_waiters (m1) == 1 && mp_monitor_lock_get_n_waiters (m2) == 1);
+  assert_int_equal (mp_monitor_lock_get_holder_pid (m1), mp_process_get_pid (a));
+  assert_int_equal (mp_monitor_lock_get_holder_pid (m2), mp_process_get_pid (b));
+
+  supported = mp_monitor_process_get_blocked_on (mp_monitor_lookup_process (m, mp_process_get_pid (a))) ==
+              mp_monitor_lock_get_id (m2);
+  if (supported)
+    {
+      MpMonitorAlert *alert = find_alert (m, MP_MONITOR_ALERT_DEADLOCK);
+      g_autofree char *sa = g_strdup_printf ("pid %d", mp_process_get_pid (a));
+      g_autofree char *sb = g_strdup_printf ("pid %d", mp_process_get_pid (b));
+
+      assert_non_null (alert);
+      assert_non_null (strstr (mp_monitor_alert_get_message (alert), "Lock-D1"));
+      assert_non_null (strstr (mp_monitor_alert_get_message (alert), "Lock-D2"));
+      assert_non_null (strstr (mp_monitor_alert_get_message (alert), sa));
+      assert_non_null (strstr (mp_monitor_alert_get_message (alert), sb));
+    }
+
+  /* Break the deadlock the hard way. */
+  assert_true (mp_process_kill (a, NULL));
+  assert_true (mp_process_kill (b, NULL));
+  assert_true (mp_process_join (a, WAIT_LONG_US, NULL));
+  assert_true (mp_process_join (b, WAIT_LONG_US, NULL));
+  close (ra);
+  close (rb);
+  g_object_unref (a);
+  g_object_unref (b);
+  mp_monitor_sample (m);
+  assert_null (find_alert (m, MP_MONITOR_ALERT_DEADLOCK));
+  if (!supported)
+    print_message ("# MpLock does not set blocked_on yet: the cycle itself was not checked\n");
+}
+
+static void
+test_real_queue_and_segment (void **state)
+{
+  g_autoptr(MpMonitor) m = mp_monitor_new_for_self (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpQueue) q = mp_queue_new_full (10, 0, "Queue-E2E", &error);
+  g_autoptr(MpSharedMemory) shm = NULL;
+  g_autofree char *name = g_strdup_printf ("libmp-test-e2e-%d", getpid ());
+  MpMonitorQueue *mq = NULL;
+  MpMonitorSegment *ms = NULL;
+  GListModel *segs;
+
+  assert_non_null (q);
+  for (int i = 0; i < 5; i++)
+    assert_true (mp_queue_put (q, g_variant_new_int32 (i), MP_TIMEOUT_INFINITE, &error));
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr(GVariant) v = mp_queue_get (q, MP_TIMEOUT_INFINITE, &error);
+      assert_non_null (v);
+    }
+  mp_monitor_sample (m);
+  for (guint i = 0; i < g_list_model_get_n_items (mp_monitor_get_queues (m)); i++)
+    {
+      g_autoptr(MpMonitorQueue) x = g_list_model_get_item (mp_monitor_get_queues (m), i);
+      if (g_strcmp0 (mp_monitor_queue_get_label (x), "Queue-E2E") == 0)
+        mq = x;
+    }
+  assert_non_null (mq);
+  assert_int_equal (mp_monitor_queue_get_kind (mq), MP_OBJECT_QUEUE);
+  assert_int_equal (mp_monitor_queue_get_depth (mq), 3);
+  assert_int_equal (mp_monitor_queue_get_puts (mq), 5);
+  assert_int_equal (mp_monitor_queue_get_gets (mq), 2);
+  assert_int_equal (mp_monitor_queue_get_maxsize (mq), 10);
+  assert_true (mp_monitor_queue_get_max_depth (mq) >= 5);
+
+  shm = mp_shared_memory_new_full (name, TRUE, 65536, FALSE, &error);
+  assert_non_null (shm);
+  mp_monitor_sample (m);
+  segs = mp_monitor_get_segments (m);
+  for (guint i = 0; i < g_list_model_get_n_items (segs); i++)
+    {
+      g_autoptr(MpMonitorSegment) x = g_list_model_get_item (segs, i);
+      if (g_strcmp0 (mp_monitor_segment_get_name (x), name) == 0)
+        ms = x;
+    }
+  assert_non_null (ms);
+  assert_true (mp_monitor_segment_get_size (ms) >= 65536);
+  assert_int_equal (mp_monitor_segment_get_creator_pid (ms), getpid ());
+  assert_true (mp_monitor_segment_get_n_mappers (ms) >= 1);
+  assert_false (mp_monitor_segment_get_leaked (ms));
+
+  /* Closed, never unlinked: a leak the monitor names. */
+  mp_shared_memory_close (shm);
+  mp_monitor_sample (m);
+  assert_true (mp_monitor_segment_get_leaked (ms));
+  assert_non_null (find_alert (m, MP_MONITOR_ALERT_LEAKED_SEGMENT));
+  assert_true (mp_shared_memory_unlink (shm, &error));
+  mp_monitor_sample (m);
+  assert_false (mp_monitor_segment_get_leaked (ms));
+  assert_true (mp_monitor_segment_get_unlinked (ms));
+  assert_null (find_alert (m, MP_MONITOR_ALERT_LEAKED_SEGMENT));
+}
+
 /* ---- the main loop ----------------------------------------------------------------------- */
 
 typedef struct
@@ -960,6 +1291,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_attach_tree),
     cmocka_unit_test (test_attach_stopped),
     cmocka_unit_test (test_attach_errors),
+    cmocka_unit_test (test_arena_offsets_cannot_wrap),
     cmocka_unit_test (test_short_lived_between_samples),
     cmocka_unit_test (test_lock_holder_waiter_and_deadlock),
     cmocka_unit_test (test_stuck_worker),
@@ -967,6 +1299,9 @@ main (int argc, char **argv)
     cmocka_unit_test (test_record_replay_same_models),
     cmocka_unit_test (test_chrome_export),
     cmocka_unit_test (test_batches_on_main_context),
+    cmocka_unit_test (test_real_lock_holder_and_waiter),
+    cmocka_unit_test (test_real_two_process_deadlock),
+    cmocka_unit_test (test_real_queue_and_segment),
   };
 
   mp_init (&argc, &argv);

@@ -25,6 +25,7 @@
 #include <mp.h>
 
 #include "mp-spawn-private.h"
+#include "test-util.h"
 
 #define WAIT_LONG (30 * G_USEC_PER_SEC)
 
@@ -198,8 +199,9 @@ test_fds_do_not_grow_with_siblings (void **state)
   for (int i = 1; i < N; i++)
     assert_int_equal (counts[i], counts[0]);
   /* stdin/out/err, the arena, the parent's pidfd, the pipe (in the fd list and the copy
-   * the target took): nothing else. */
-  assert_in_range (counts[0], 3, 7);
+   * the target took), and without pidfds the sentinel pipe: nothing else. */
+  if (!test_running_on_valgrind ())
+    assert_in_range (counts[0], 3, 8);
 }
 
 static void
@@ -208,6 +210,8 @@ test_exec_failure (void **state)
   g_autoptr(MpProcess) p = new_process (return_arg, g_variant_new ("(i)", 0), NULL);
   g_autoptr(GError) error = NULL;
 
+  if (test_running_on_valgrind ())
+    return;
   mp_set_executable ("/nonexistent/libmp-program");
   assert_false (mp_process_start (p, &error));
   mp_set_executable (NULL);
@@ -252,6 +256,8 @@ test_forkserver_replaced_after_kill (void **state)
   g_autoptr(MpProcess) second = NULL;
   pid_t server;
 
+  if (test_running_on_valgrind ())
+    return;   /* memcheck does not follow the restarted server reliably */
   assert_true (mp_process_start (first, NULL));
   assert_int_equal (join_code (first), 4);
   server = _mp_forkserver_get_pid ();

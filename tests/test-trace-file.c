@@ -589,6 +589,40 @@ test_corrupt_traces (void **state)
   assert_rejected (HEADER "{\"r\":\"event\",\"t\":5,\"pid\":1,\"type\":\"mark\"", -1, "truncated");
   assert_rejected (HEADER "{\"r\":\"event\",\"t\":5,\"pid\":1,\"type\":\"mark\",\"a\":\"\xff\xfe\"}\n", -1, NULL);
 
+  /* JSON that is not JSON, whatever a lenient parser would make of it. */
+  {
+    const char *bad[] = {
+      "{\"r\":\"end\",\"t\":1,}", "{'r':\"end\",\"t\":1}", "{\"r\":\"end\",\"t\":01}",
+      "{\"r\":\"end\",\"t\":1.}", "{\"r\":\"end\",\"t\":-}", "{\"r\":end,\"t\":1}",
+      "{\"r\":\"end\" \"t\":1}", "{\"r\" \"end\",\"t\":1}", "{\"r\":\"end\",\"t\":1} x",
+      "{\"r\":\"end\",\"t\":1}}", "{\"r\":\"en\td\",\"t\":1}", "{\"r\":\"\\x\",\"t\":1}",
+      "{\"r\":\"\\u12\",\"t\":1}", "/* c */ {\"r\":\"end\",\"t\":1}", "{\"r\":[1,,2],\"t\":1}",
+      "{\"r\":[1 2],\"t\":1}", "{\"r\":\"end\",\"t\":1e}", "{\"r\":tru,\"t\":1}", "{",
+      "{\"r\":\"end\",\"t\":1,\"x\":{\"a\":1]}",
+    };
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autofree char *text = g_strconcat (HEADER, bad[i], "\n", NULL);
+        assert_rejected (text, -1, ":2:");
+      }
+  }
+  {
+    /* …and JSON that is. */
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MpMonitor) m = replay_string (HEADER " { \"r\" : \"event\" , \"t\":1e3,\"pid\":1,"
+                                            "\"type\":\"m\\u0061rk\",\"x\":[[],{},[{\"y\":-0.5E+2}],"
+                                            "true,false,null,\"\\\"\\/\\b\\f\\n\\r\\t\"]}\r\n", &error);
+    /* t is not an integer there: the line parses, the record does not. */
+    assert_null (m);
+    assert_non_null (strstr (error->message, "\"t\" is not an integer"));
+    g_clear_error (&error);
+    m = replay_string (HEADER " { \"r\" : \"event\" , \"t\":1000,\"pid\":1,"
+                       "\"type\":\"m\\u0061rk\",\"x\":[[],{},[{\"y\":-0.5E+2}],"
+                       "true,false,null,\"\\\"\\/\\b\\f\\n\\r\\t\"]}\r\n", &error);
+    assert_non_null (m);
+    assert_int_equal (mp_monitor_get_n_events (m), 1);
+  }
+
   /* Nesting that would make a recursive parser overflow its stack. */
   s = g_string_new (HEADER "{\"r\":\"event\",\"t\":5,\"pid\":1,\"type\":\"mark\",\"x\":");
   for (int i = 0; i < 200000; i++)

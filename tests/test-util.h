@@ -13,6 +13,24 @@
 
 #include <glib.h>
 
+#if defined(__has_include)
+# if __has_include(<valgrind/valgrind.h>)
+#  include <valgrind/valgrind.h>
+# endif
+#endif
+
+/* Under valgrind a few things cannot be observed as elsewhere: its own descriptors show in
+ * /proc/self/fd, and exec failures of traced children are not reported the same way. */
+static inline gboolean
+test_running_on_valgrind (void)
+{
+#ifdef RUNNING_ON_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return FALSE;
+#endif
+}
+
 /* Waits until a process that is not our child is gone. With pidfds the kernel tells us; where
  * there are none (old kernels, valgrind) we look at the pid now and then until the deadline. */
 static inline gboolean
