@@ -270,25 +270,46 @@ suggested_name (MpvWindow *self, const char *extension)
                           extension ? extension : ".jsonl");
 }
 
-static void
-record_done (MpvWindow *self, const char *path)
+gboolean
+mpv_window_start_recording (MpvWindow *self, const char *path, GError **error)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) local = NULL;
   g_autofree char *text = NULL;
 
-  if (self->monitor == NULL)
-    return;
-  if (!mp_monitor_start_recording (self->monitor, path, &error))
+  g_return_val_if_fail (MPV_IS_WINDOW (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (self->monitor == NULL || self->source == MPV_SOURCE_REPLAY)
     {
-      text = g_strdup_printf ("Cannot record to %s: %s", path, error->message);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "Only a live program can be recorded");
+      return FALSE;
+    }
+  if (!mp_monitor_start_recording (self->monitor, path, &local))
+    {
+      text = g_strdup_printf ("Cannot record to %s: %s", path, local->message);
       _mpv_window_set_banner (self, text, TRUE);
-      return;
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
     }
   g_free (self->writing);
   self->writing = g_strdup (path);
   text = g_strdup_printf ("Recording to %s", path);
   _mpv_window_set_banner (self, text, FALSE);
   _mpv_window_update_state (self);
+  return TRUE;
+}
+
+void
+mpv_window_stop_recording (MpvWindow *self)
+{
+  g_return_if_fail (MPV_IS_WINDOW (self));
+  _mpv_window_stop_recording (self);
+}
+
+static void
+record_done (MpvWindow *self, const char *path)
+{
+  (void) mpv_window_start_recording (self, path, NULL);
 }
 
 void
@@ -330,19 +351,38 @@ action_record (GtkWidget *widget, const char *name, GVariant *param)
                "libmp recordings (*.jsonl)", record_done);
 }
 
+gboolean
+mpv_window_export_chrome (MpvWindow *self, const char *path, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autofree char *text = NULL;
+
+  g_return_val_if_fail (MPV_IS_WINDOW (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (self->recording == NULL || self->writing != NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "Nothing to export: open a recording, or record and stop first");
+      return FALSE;
+    }
+  if (!mp_trace_file_export_chrome (self->recording, path, &local))
+    text = g_strdup_printf ("Export failed: %s", local->message);
+  else
+    text = g_strdup_printf ("Exported to %s: open it in ui.perfetto.dev or chrome://tracing", path);
+  _mpv_window_set_banner (self, text, local != NULL);
+  if (local != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 export_done (MpvWindow *self, const char *path)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *text = NULL;
-
-  if (self->recording == NULL)
-    return;
-  if (!mp_trace_file_export_chrome (self->recording, path, &error))
-    text = g_strdup_printf ("Export failed: %s", error->message);
-  else
-    text = g_strdup_printf ("Exported to %s: open it in ui.perfetto.dev or chrome://tracing", path);
-  _mpv_window_set_banner (self, text, error != NULL);
+  (void) mpv_window_export_chrome (self, path, NULL);
 }
 
 static void

@@ -17,6 +17,7 @@
  * up to the chosen time, since models only move forward.
  */
 
+#include <math.h>
 #include <signal.h>
 
 #include "mpv-demos.h"
@@ -188,7 +189,8 @@ _mpv_window_update_state (MpvWindow *self)
   title = m ? g_strdup_printf ("%s — mpviewer", label) : g_strdup ("mpviewer");
   gtk_window_set_title (GTK_WINDOW (self), title);
 
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.pause", m != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.pause",
+                                 m != NULL && !(live && mp_monitor_get_finished (m)));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.record",
                                  recording || (live && !mp_monitor_get_finished (m)));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.export-chrome",
@@ -208,8 +210,8 @@ _mpv_window_update_state (MpvWindow *self)
       gtk_button_set_icon_name (self->record_button, "media-record-symbolic");
     }
   gtk_button_set_icon_name (self->play_button,
-                            m && mp_monitor_is_running (m) ? "media-playback-pause-symbolic"
-                                                           : "media-playback-start-symbolic");
+                            _mpv_window_get_paused (self) ? "media-playback-start-symbolic"
+                                                          : "media-playback-pause-symbolic");
   update_scrubber (self);
   update_attention (self);
 }
@@ -517,7 +519,7 @@ mpv_window_seek (MpvWindow *self, guint64 t_ns, GError **error)
     return TRUE;
 
   t_ns = CLAMP (t_ns, self->replay_start_ns, self->replay_end_ns);
-  was_running = mp_monitor_is_running (self->monitor);
+  was_running = !_mpv_window_get_paused (self);
   if (t_ns < mp_monitor_get_now_ns (self->monitor))
     {
       g_autoptr(MpMonitor) again = new_replay (self, self->recording, error);
@@ -576,10 +578,25 @@ on_speed_changed (MpvWindow *self, GParamSpec *pspec, GtkDropDown *dropdown)
     mp_monitor_start (self->monitor);
 }
 
+void
+mpv_window_set_replay_speed (MpvWindow *self, double speed)
+{
+  static const double speeds[] = { 0.25, 0.5, 1, 2, 5, 20 };
+  guint best = 2;
+
+  g_return_if_fail (MPV_IS_WINDOW (self));
+  for (guint i = 0; i < G_N_ELEMENTS (speeds); i++)
+    if (fabs (speeds[i] - speed) < fabs (speeds[best] - speed))
+      best = i;
+  gtk_drop_down_set_selected (self->speed_dropdown, best);
+}
+
 gboolean
 _mpv_window_get_paused (MpvWindow *self)
 {
-  return self->monitor == NULL || !mp_monitor_is_running (self->monitor);
+  /* A finished monitor still counts as "running" (its timers were wanted); nothing moves. */
+  return self->monitor == NULL || !mp_monitor_is_running (self->monitor) ||
+         mp_monitor_get_finished (self->monitor);
 }
 
 void
@@ -589,6 +606,8 @@ _mpv_window_set_paused (MpvWindow *self, gboolean paused)
     return;
   if (paused)
     mp_monitor_stop (self->monitor);
+  else if (self->source != MPV_SOURCE_REPLAY && mp_monitor_get_finished (self->monitor))
+    return;   /* the program has ended: there is nothing to resume */
   else
     {
       /* Playing a replay that is at its end starts it over. */
@@ -602,6 +621,8 @@ _mpv_window_set_paused (MpvWindow *self, gboolean paused)
               return;
             }
         }
+      /* A monitor that finished keeps "running" set: stop first, so start() starts. */
+      mp_monitor_stop (self->monitor);
       mp_monitor_start (self->monitor);
     }
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PAUSED]);

@@ -32,6 +32,16 @@ gboolean    mpv_window_launch_demo    (MpvWindow          *self,
                                        const char         *demo_id,
                                        GError            **error);
 
+/* What the Record button and Export Chrome Trace do once a file is chosen. The export
+ * converts the replayed recording, or the last one this window made. */
+gboolean    mpv_window_start_recording (MpvWindow         *self,
+                                        const char        *path,
+                                        GError           **error);
+void        mpv_window_stop_recording  (MpvWindow         *self);
+gboolean    mpv_window_export_chrome   (MpvWindow         *self,
+                                        const char        *path,
+                                        GError           **error);
+
 /* A replay: moves to data time @t_ns (CLOCK_MONOTONIC of the recording) like the scrubber. */
 gboolean    mpv_window_seek           (MpvWindow          *self,
                                        guint64             t_ns,
@@ -40,6 +50,9 @@ void        mpv_window_get_replay_range (MpvWindow        *self,
                                          guint64          *start_ns,
                                          guint64          *end_ns);
 
+/* The replay speed (the nearest of the speed menu's choices). */
+void        mpv_window_set_replay_speed (MpvWindow        *self,
+                                         double            speed);
 MpMonitor  *mpv_window_get_monitor    (MpvWindow          *self);
 void        mpv_window_show_page      (MpvWindow          *self,
                                        const char         *name);

@@ -162,6 +162,29 @@ quiet_children_end (void)
   saved_stdout = -1;
 }
 
+/* The first descendant of @root of @type whose "label" is @label (NULL: any). */
+static GtkWidget *
+find_widget (GtkWidget *root, GType type, const char *label)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c != NULL; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+
+      if (G_TYPE_CHECK_INSTANCE_TYPE (c, type))
+        {
+          g_autofree char *l = NULL;
+
+          if (g_object_class_find_property (G_OBJECT_GET_CLASS (c), "label") != NULL)
+            g_object_get (c, "label", &l, NULL);
+          if (label == NULL || g_strcmp0 (l, label) == 0)
+            return c;
+        }
+      if ((found = find_widget (c, type, label)) != NULL)
+        return found;
+    }
+  return NULL;
+}
+
 static guint
 n_items (GListModel *model)
 {
@@ -481,6 +504,77 @@ test_launch_closed_window_ends_program (void)
   spin (50);
 }
 
+/* Record a live program from the UI, export the recording as a Chrome trace, replay it. */
+static void
+test_record_export_replay (void)
+{
+  MpvWindow *window = new_window ();
+  g_autofree char *program = example ("producer-consumer");
+  const char *argv[] = { program, "--seconds", "1", "--period", "0.3", NULL };
+  g_autofree char *dir = g_dir_make_tmp ("mpviewer-rec-XXXXXX", NULL);
+  g_autofree char *rec = g_build_filename (dir, "run.jsonl", NULL);
+  g_autofree char *chrome = g_build_filename (dir, "run.json", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr(GError) error = NULL;
+  MpvWindow *replay;
+
+  quiet_children_begin ();
+  g_assert_true (mpv_window_launch (window, argv, &error));
+  quiet_children_end ();
+  g_assert_no_error (error);
+  g_assert_true (mpv_window_start_recording (window, rec, &error));
+  g_assert_no_error (error);
+  g_assert_true (mp_monitor_is_recording (mpv_window_get_monitor (window)));
+  /* Nothing to export while the recording is being written. */
+  g_assert_false (mpv_window_export_chrome (window, chrome, NULL));
+  /* The recording ends with the program. */
+  g_assert_true (wait_until (window_monitor_finished, window, WAIT_MS));
+  g_assert_false (mp_monitor_is_recording (mpv_window_get_monitor (window)));
+  g_assert_true (mpv_window_export_chrome (window, chrome, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (chrome, &contents, NULL, &error));
+  g_assert_nonnull (strstr (contents, "\"ph\""));
+  g_assert_nonnull (strstr (contents, "Consumer-0"));
+  close_window (window);
+
+  replay = new_window ();
+  g_assert_true (mpv_window_open_recording (replay, rec, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (mp_monitor_get_program_name (mpv_window_get_monitor (replay)), ==, "producer-consumer");
+  g_assert_cmpuint (n_items (mp_monitor_get_processes (mpv_window_get_monitor (replay))), >=, 6);
+  show_and_shoot (replay, "queues", "recorded-queues.png");
+  close_window (replay);
+  (void) g_unlink (rec);
+  (void) g_unlink (chrome);
+  (void) g_rmdir (dir);
+}
+
+/* ▶ plays a replay from the scrubber's position to the end. */
+static void
+test_replay_play (void)
+{
+  MpvWindow *window = new_window ();
+  g_autoptr(GError) error = NULL;
+  guint64 start, end;
+
+  g_assert_true (mpv_window_open_recording (window, env_path ("MPVIEWER_POOL_TRACE"), &error));
+  mpv_window_get_replay_range (window, &start, &end);
+  mpv_window_set_replay_speed (window, 20);
+  g_assert_true (mpv_window_seek (window, start + (end - start) / 2, &error));
+  g_assert_cmpuint (mp_monitor_get_now_ns (mpv_window_get_monitor (window)), <, end);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.play", NULL);
+  g_assert_true (mp_monitor_is_running (mpv_window_get_monitor (window)));
+  g_assert_true (wait_until (window_monitor_finished, window, WAIT_MS));
+  g_assert_cmpuint (mp_monitor_get_now_ns (mpv_window_get_monitor (window)), ==, end);
+  /* At the end, ▶ starts over. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.play", NULL);
+  g_assert_cmpuint (mp_monitor_get_now_ns (mpv_window_get_monitor (window)), <, start + (end - start) / 4);
+  g_assert_true (mp_monitor_is_running (mpv_window_get_monitor (window)));
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.pause", NULL);
+  g_assert_false (mp_monitor_is_running (mpv_window_get_monitor (window)));
+  close_window (window);
+}
+
 /* ---- demos, picker, no display ------------------------------------------------------------- */
 
 static void
@@ -515,6 +609,20 @@ test_demos (void)
   mpv_window_flush (window);
   gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
   screenshot (GTK_WIDGET (window), "welcome.png");
+
+  /* The Demos menu. */
+  {
+    GtkWidget *button = find_widget (GTK_WIDGET (window), GTK_TYPE_MENU_BUTTON, "Demos");
+    GtkPopover *popover;
+
+    g_assert_nonnull (button);
+    gtk_menu_button_popup (GTK_MENU_BUTTON (button));
+    popover = gtk_menu_button_get_popover (GTK_MENU_BUTTON (button));
+    g_assert_true (wait_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, popover, WAIT_MS));
+    gtk_test_widget_wait_for_draw (GTK_WIDGET (popover));
+    screenshot (GTK_WIDGET (popover), "demos-menu.png");
+    gtk_menu_button_popdown (GTK_MENU_BUTTON (button));
+  }
 
   /* Launch a demo from the Demos menu, in slow motion. */
   g_object_set (window, "slowmo-ms", 20u, NULL);
@@ -567,6 +675,8 @@ main (int argc, char **argv)
   g_test_add_func ("/viewer/live/attach", test_live_attach);
   g_test_add_func ("/viewer/live/launch", test_live_launch);
   g_test_add_func ("/viewer/live/close-ends-launched", test_launch_closed_window_ends_program);
+  g_test_add_func ("/viewer/live/record-export-replay", test_record_export_replay);
+  g_test_add_func ("/viewer/replay/play", test_replay_play);
   g_test_add_func ("/viewer/demos", test_demos);
   g_test_add_func ("/viewer/no-display", test_no_display_falls_back);
   status = g_test_run ();
