@@ -205,6 +205,7 @@ mpv_overview_page_refresh (MpvPage *page)
       mpv_graph_set_n_series (self->sparkline, 0);
       gtk_label_set_text (self->throughput_label, "no pool");
     }
+  gtk_widget_set_visible (GTK_WIDGET (self->sparkline), n_pools > 0);
 }
 
 static void

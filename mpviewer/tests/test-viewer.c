@@ -296,6 +296,7 @@ test_replay_deadlock (void)
   g_assert_cmpuint (mpv_wait_graph_get_n_nodes (graph), ==, 10);
   g_assert_cmpuint (mpv_wait_graph_get_n_cycle_edges (graph), ==, 10);
   show_and_shoot (window, "overview", "replay-overview-deadlock.png");
+  show_and_shoot (window, "processes", "replay-processes-deadlock.png");
 
   /* Scrubbing backwards again goes to a moment without the deadlock. */
   g_assert_true (mpv_window_seek (window, start + (t - start) / 3, &error));
@@ -666,6 +667,7 @@ main (int argc, char **argv)
   int status;
 
   gtk_test_init (&argc, &argv, NULL);
+  g_assert_cmpint (g_mkdir_with_parents (env_path ("MPVIEWER_SCREENSHOT_DIR"), 0755), ==, 0);
   app = mpv_application_new (NULL);
   g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
 
