@@ -119,7 +119,10 @@ mpv_application_activate (GApplication *app)
 
   /* Failures show in the window's banner; the window stays, with the picker. */
   if (self->replay_path != NULL)
-    (void) mpv_window_open_recording (window, self->replay_path, NULL);
+    {
+      mpv_window_set_replay_speed (window, self->speed);
+      (void) mpv_window_open_recording (window, self->replay_path, NULL);
+    }
   else if (self->attach_pid > 0)
     (void) mpv_window_attach (window, self->attach_pid, NULL);
   else if (self->command != NULL)
