@@ -116,6 +116,7 @@ mp_event_wait (MpEvent *self, gint64 timeout_us)
   t0 = _mp_monotonic_ns ();
   deadline = _mp_deadline_ns (timeout_us);
   __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_SEQ_CST);
+  _mp_arena_proc_set_blocked_on (self->sync.id);
   gen = __atomic_load_n (&st->generation, __ATOMIC_SEQ_CST);
   for (;;)
     {
@@ -132,6 +133,7 @@ mp_event_wait (MpEvent *self, gint64 timeout_us)
         break;
       (void) _mp_futex_wait (&st->generation, gen, left);
     }
+  _mp_arena_proc_set_blocked_on (0);
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_SEQ_CST);
   /* Stats only: an Event wait is not lock contention, so no MP_EVENT_LOCK_CONTENDED. */
   _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0, FALSE);

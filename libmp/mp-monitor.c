@@ -138,6 +138,7 @@ G_DEFINE_ENUM_TYPE (MpMonitorSource, mp_monitor_source,
 G_DEFINE_FINAL_TYPE (MpMonitor, mp_monitor, G_TYPE_OBJECT)
 
 static void stop_sources (MpMonitor *self);
+static void start_sources (MpMonitor *self);
 
 /* ---- feeding the models (live and replay alike) ------------------------------------------ */
 
@@ -466,6 +467,35 @@ mp_monitor_replay_to_end (MpMonitor *self, GError **error)
         set_finished (self);
         return FALSE;
       }
+  return TRUE;
+}
+
+/**
+ * mp_monitor_replay_until:
+ * @self: a monitor replaying a recording
+ * @t_ns: a data time (`CLOCK_MONOTONIC` of the recorded program, as mp_monitor_get_now_ns())
+ * @error: return location for an error
+ *
+ * Applies the records of the recording up to @t_ns at once, whatever the replay speed, as a
+ * scrubber moving forward does. A replay cannot go back: to show an earlier moment, replay the
+ * file again with a new monitor. Reaching the end emits #MpMonitor::finished. If the monitor
+ * is playing, playback continues from @t_ns.
+ *
+ * Returns: %TRUE on success, %FALSE if the recording could not be read
+ */
+gboolean
+mp_monitor_replay_until (MpMonitor *self, guint64 t_ns, GError **error)
+{
+  g_return_val_if_fail (MP_IS_MONITOR (self), FALSE);
+  g_return_val_if_fail (self->source == MP_MONITOR_SOURCE_TRACE, FALSE);
+
+  if (!self->finished && !replay_step (self, t_ns, G_MAXUINT, error))
+    {
+      set_finished (self);
+      return FALSE;
+    }
+  if (self->running && !self->finished)
+    start_sources (self);   /* playback goes on from here */
   return TRUE;
 }
 

@@ -90,6 +90,11 @@ gboolean        mp_monitor_replay_to_end      (MpMonitor        *self,
                                                GError          **error);
 
 MP_AVAILABLE_IN_1_0
+gboolean        mp_monitor_replay_until       (MpMonitor        *self,
+                                               guint64           t_ns,
+                                               GError          **error);
+
+MP_AVAILABLE_IN_1_0
 MpMonitorSource mp_monitor_get_source         (MpMonitor        *self);
 MP_AVAILABLE_IN_1_0
 GPid            mp_monitor_get_pid            (MpMonitor        *self);
