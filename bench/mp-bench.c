@@ -7,14 +7,21 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <time.h>
 
+#include <glib-unix.h>
 #include <mp.h>
 
 static GVariant *
@@ -565,6 +572,655 @@ pipe_bulk_1mib (int repeat)
   g_free (v);
 }
 
+/* ---- shm_bulk: 64 MiB written by a child, read by the parent -------------------------------- */
+
+#define SHM_BULK_BYTES ((gsize) 64 << 20)
+
+/* The child's side for both implementations: on each byte from @go, copy a private 64 MiB
+ * buffer into the shared one, then answer on @done. */
+static void
+bulk_writer_loop (guint8 *shared, int go, int done)
+{
+  guint8 *src = g_malloc (SHM_BULK_BYTES);
+  char c;
+
+  memset (src, 0x5a, SHM_BULK_BYTES);
+  /* A fork child inherits the parent's end of @go too, so EOF never comes: 'q' ends it. */
+  while (read (go, &c, 1) == 1 && c == 'g')
+    {
+      memcpy (shared, src, SHM_BULK_BYTES);
+      if (write (done, "d", 1) != 1)
+        break;
+    }
+  g_free (src);
+}
+
+static GVariant *
+shm_bulk_child (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(MpSharedMemory) shm = mp_shared_memory_deserialize (handle, fds, error);
+  gint32 hgo, hdone;
+  int go, done;
+
+  g_variant_get_child (args, 1, "h", &hgo);
+  g_variant_get_child (args, 2, "h", &hdone);
+  go = g_unix_fd_list_get (fds, hgo, error);
+  done = g_unix_fd_list_get (fds, hdone, error);
+  if (shm == NULL || go < 0 || done < 0)
+    return g_variant_new_int32 (1);
+  bulk_writer_loop (mp_shared_memory_get_buf (shm, NULL), go, done);
+  return g_variant_new_int32 (0);
+}
+
+/* One round: tell the child to write, wait for it, read everything back. GB/s of the 64 MiB
+ * moved through the segment. */
+static double
+bulk_round (const guint8 *shared, guint8 *dst, int go, int done)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  char c;
+
+  if (write (go, "g", 1) != 1 || read (done, &c, 1) != 1)
+    {
+      fprintf (stderr, "mp-bench: the shm_bulk child died\n");
+      exit (1);
+    }
+  memcpy (dst, shared, SHM_BULK_BYTES);
+  if (dst[0] != 0x5a || dst[SHM_BULK_BYTES - 1] != 0x5a)
+    {
+      fprintf (stderr, "mp-bench: shm_bulk read wrong data\n");
+      exit (1);
+    }
+  return (double) SHM_BULK_BYTES / 1e9 / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+typedef struct
+{
+  const guint8 *shared;
+  int           go;
+  int           done;
+} BulkPeer;
+
+static void
+bulk_stop (BulkPeer *peer)
+{
+  if (write (peer->go, "q", 1) != 1)
+    { /* the child is gone */ }
+  close (peer->go);
+  close (peer->done);
+}
+
+static void
+shm_bulk (int repeat)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpSharedMemory) shm = mp_shared_memory_new (NULL, TRUE, SHM_BULK_BYTES, &error);
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(MpCallable) target = NULL;
+  g_autoptr(MpProcess) p = NULL;
+  double *lib = g_new (double, repeat), *raw = g_new (double, repeat);
+  double *ratio = g_new (double, repeat);
+  guint8 *dst = g_malloc (SHM_BULK_BYTES);
+  BulkPeer lp, rp;
+  GVariant *args[3];
+  int go[2], done[2], fd;
+  void *shared;
+  pid_t pid;
+
+  memset (dst, 0, SHM_BULK_BYTES);
+
+  /* libmp: a SharedMemory, handed to a child started by libmp. */
+  if (shm == NULL || pipe2 (go, O_CLOEXEC) < 0 || pipe2 (done, O_CLOEXEC) < 0)
+    {
+      fprintf (stderr, "mp-bench: %s\n", error ? error->message : g_strerror (errno));
+      exit (1);
+    }
+  args[0] = mp_shared_memory_serialize (shm, fds, NULL);
+  args[1] = g_variant_new_handle (g_unix_fd_list_append (fds, go[0], NULL));
+  args[2] = g_variant_new_handle (g_unix_fd_list_append (fds, done[1], NULL));
+  close (go[0]);
+  close (done[1]);
+  target = mp_callable_new_with_fds (shm_bulk_child, g_variant_new_tuple (args, 3), fds);
+  g_clear_object (&fds);
+  p = mp_context_process_new (mp_get_context ("fork", NULL), target);
+  if (!mp_process_start (p, &error))
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      exit (1);
+    }
+  lp = (BulkPeer) { mp_shared_memory_get_buf (shm, NULL), go[1], done[0] };
+
+  /* raw_c: nothing but a memfd, mmap and fork(): the floor libmp is measured against. */
+  fd = memfd_create ("raw-c", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate (fd, SHM_BULK_BYTES) < 0 || pipe2 (go, O_CLOEXEC) < 0 ||
+      pipe2 (done, O_CLOEXEC) < 0 ||
+      (shared = mmap (NULL, SHM_BULK_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+    {
+      perror ("mp-bench: raw_c");
+      exit (1);
+    }
+  fflush (stdout);
+  pid = fork ();
+  if (pid == 0)
+    {
+      bulk_writer_loop (shared, go[0], done[1]);
+      _exit (0);
+    }
+  close (go[0]);
+  close (done[1]);
+  rp = (BulkPeer) { shared, go[1], done[0] };
+
+  /* Warm-up (page faults on both sides), then rounds interleaved so both see the same load. */
+  bulk_round (lp.shared, dst, lp.go, lp.done);
+  bulk_round (rp.shared, dst, rp.go, rp.done);
+  for (int r = 0; r < repeat; r++)
+    {
+      /* Alternate which goes first, so neither always follows the other. */
+      if (r % 2 == 0)
+        lib[r] = bulk_round (lp.shared, dst, lp.go, lp.done);
+      raw[r] = bulk_round (rp.shared, dst, rp.go, rp.done);
+      if (r % 2 == 1)
+        lib[r] = bulk_round (lp.shared, dst, lp.go, lp.done);
+      ratio[r] = lib[r] / raw[r];
+    }
+
+  bulk_stop (&rp);
+  waitpid (pid, NULL, 0);
+  munmap (shared, SHM_BULK_BYTES);
+  close (fd);
+  bulk_stop (&lp);
+  (void) mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+  (void) mp_shared_memory_unlink (shm, NULL);
+
+  printf ("workload=shm_bulk impl=libmp value=%.4g unit=GB/s\n", median (lib, repeat));
+  printf ("workload=shm_bulk impl=raw_c value=%.4g unit=GB/s\n", median (raw, repeat));
+  /* The median of the ratios of adjacent rounds: on a loaded machine, steadier than the
+   * ratio of the medians. */
+  printf ("workload=shm_bulk_libmp_vs_raw_c impl=libmp value=%.3f unit=ratio\n",
+          median (ratio, repeat));
+  g_free (ratio);
+  g_free (lib);
+  g_free (raw);
+  g_free (dst);
+}
+
+/* ---- synchronization ------------------------------------------------------------------------ */
+
+static guint64
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (guint64) ts.tv_sec * 1000000000u + (guint64) ts.tv_nsec;
+}
+
+/* Nanoseconds per uncontended acquire+release. */
+static double
+lock_uncontended_once (MpLock *lock)
+{
+  const int n = 5000000;
+  guint64 t0 = now_ns ();
+
+  for (int i = 0; i < n; i++)
+    {
+      mp_lock_acquire (lock, MP_TIMEOUT_INFINITE, NULL);
+      mp_lock_release (lock, NULL);
+    }
+  return (double) (now_ns () - t0) / n;
+}
+
+static void
+lock_uncontended (int repeat)
+{
+  g_autoptr(MpLock) lock = mp_lock_new (NULL);
+  double *v = g_new (double, repeat);
+
+  lock_uncontended_once (lock);   /* warm-up */
+  for (int r = 0; r < repeat; r++)
+    v[r] = lock_uncontended_once (lock);
+  printf ("workload=lock_uncontended impl=libmp value=%.3g unit=ns\n", median (v, repeat));
+  g_free (v);
+}
+
+/* The shared page of the contended workloads: the counter and each worker's timing. */
+typedef struct
+{
+  gint64  counter;
+  guint64 start_ns[2];
+  guint64 end_ns[2];
+} ContendedPage;
+
+static ContendedPage *
+map_page (int fd)
+{
+  void *p = mmap (NULL, sizeof (ContendedPage), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* Worker: waits for the start event, then `ops` times acquire, increment, release. */
+static GVariant *
+contended_worker (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) hlock = NULL, hgo = NULL;
+  g_autoptr(MpLock) lock = NULL;
+  g_autoptr(MpEvent) go = NULL;
+  gint32 fd_index, id, ops;
+  ContendedPage *page;
+  int fd;
+
+  g_variant_get (args, "(@(uut)@(uut)hii)", &hlock, &hgo, &fd_index, &id, &ops);
+  fd = g_unix_fd_list_get (fds, fd_index, error);
+  if (fd < 0 || (page = map_page (fd)) == NULL)
+    return g_variant_new_int32 (2);
+  close (fd);
+  lock = mp_lock_deserialize (hlock, fds, error);
+  go = mp_event_deserialize (hgo, fds, error);
+  if (lock == NULL || go == NULL)
+    return g_variant_new_int32 (3);
+  mp_event_wait (go, MP_TIMEOUT_INFINITE);
+  page->start_ns[id] = now_ns ();
+  for (int i = 0; i < ops; i++)
+    {
+      mp_lock_acquire (lock, MP_TIMEOUT_INFINITE, NULL);
+      page->counter++;
+      mp_lock_release (lock, NULL);
+    }
+  page->end_ns[id] = now_ns ();
+  return g_variant_new_int32 (0);
+}
+
+/* Operations per second of two processes hammering one lock. */
+static double
+lock_contended_once (int ops)
+{
+  g_autoptr(MpLock) lock = mp_lock_new (NULL);
+  g_autoptr(MpEvent) go = mp_event_new (NULL);
+  g_autoptr(GError) error = NULL;
+  MpProcess *p[2];
+  ContendedPage *page;
+  guint64 t0, t1;
+  int fd = memfd_create ("mp-bench", MFD_CLOEXEC);
+
+  if (fd < 0 || ftruncate (fd, sizeof (ContendedPage)) < 0 || (page = map_page (fd)) == NULL)
+    die ("memfd", NULL);
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(MpCallable) c = NULL;
+      GVariant *args;
+
+      args = g_variant_new ("(@(uut)@(uut)hii)", mp_lock_serialize (lock, fds, NULL),
+                            mp_event_serialize (go, fds, NULL),
+                            g_unix_fd_list_append (fds, fd, NULL), i, ops);
+      c = mp_callable_new_with_fds (contended_worker, args, fds);
+      p[i] = mp_context_process_new (mp_get_context ("fork", NULL), c);
+      if (!mp_process_start (p[i], &error))
+        die ("start", error);
+    }
+  mp_event_set (go);
+  for (int i = 0; i < 2; i++)
+    {
+      int code = -1;
+
+      if (!mp_process_join (p[i], MP_TIMEOUT_INFINITE, &error) ||
+          !mp_process_get_exitcode (p[i], &code) || code != 0)
+        die ("worker", error);
+      g_object_unref (p[i]);
+    }
+  if (page->counter != 2 * (gint64) ops)
+    die ("lost increments", NULL);
+  t0 = MIN (page->start_ns[0], page->start_ns[1]);
+  t1 = MAX (page->end_ns[0], page->end_ns[1]);
+  munmap (page, sizeof (ContendedPage));
+  close (fd);
+  return 2.0 * ops / ((double) (t1 - t0) / 1e9);
+}
+
+static void
+lock_contended (int repeat)
+{
+  const int ops = 500000;
+  int r = MAX (3 * repeat, 21);
+  double *v = g_new (double, repeat);
+  double *off = g_new (double, r), *normal = g_new (double, r);
+  MpTraceLevel level = mp_trace_get_level ();
+
+  lock_contended_once (ops / 10);   /* warm-up */
+  for (int i = 0; i < repeat; i++)
+    v[i] = lock_contended_once (ops);
+  printf ("workload=lock_contended impl=libmp value=%.4g unit=ops/s\n", median (v, repeat));
+
+  /* What contention events cost: the same workload with tracing off and at normal, run in
+   * alternation so that drift in the machine's load hits both alike. The contention stats
+   * are kept at every level. */
+  for (int i = 0; i < r; i++)
+    {
+      mp_trace_set_level (MP_TRACE_OFF);
+      off[i] = lock_contended_once (ops);
+      mp_trace_set_level (MP_TRACE_NORMAL);
+      normal[i] = lock_contended_once (ops);
+    }
+  mp_trace_set_level (level);
+  printf ("workload=trace_overhead_lock_contended_off impl=libmp value=%.4g unit=ops/s\n",
+          median (off, r));
+  printf ("workload=trace_overhead_lock_contended_normal impl=libmp value=%.4g unit=ops/s\n",
+          median (normal, r));
+  printf ("workload=trace_overhead_lock_contended_normal_vs_off impl=libmp value=%.3f unit=ratio\n",
+          median (off, r) / median (normal, r));
+  g_free (v);
+  g_free (off);
+  g_free (normal);
+}
+
+/* Child side of the ping-pong: acquire ping, release pong, `rounds` times. */
+static GVariant *
+pingpong_worker (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) hping = NULL, hpong = NULL;
+  g_autoptr(MpSemaphore) ping = NULL, pong = NULL;
+  gint32 rounds;
+
+  g_variant_get (args, "(@(uut)@(uut)i)", &hping, &hpong, &rounds);
+  ping = mp_semaphore_deserialize (hping, fds, error);
+  pong = mp_semaphore_deserialize (hpong, fds, error);
+  if (ping == NULL || pong == NULL)
+    return g_variant_new_int32 (3);
+  for (int i = 0; i < rounds; i++)
+    {
+      mp_semaphore_acquire (ping, MP_TIMEOUT_INFINITE, NULL);
+      mp_semaphore_release (pong, NULL);
+    }
+  return g_variant_new_int32 (0);
+}
+
+/* Microseconds per round trip between two processes over two semaphores. */
+static double
+semaphore_pingpong_once (int rounds)
+{
+  g_autoptr(MpSemaphore) ping = mp_semaphore_new (0, NULL);
+  g_autoptr(MpSemaphore) pong = mp_semaphore_new (0, NULL);
+  g_autoptr(MpCallable) c = NULL;
+  g_autoptr(MpProcess) p = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 t0, t1;
+  int code = -1;
+
+  c = mp_callable_new (pingpong_worker,
+                       g_variant_new ("(@(uut)@(uut)i)", mp_semaphore_serialize (ping, NULL, NULL),
+                                      mp_semaphore_serialize (pong, NULL, NULL), rounds + 1));
+  p = mp_context_process_new (mp_get_context ("fork", NULL), c);
+  if (!mp_process_start (p, &error))
+    die ("start", error);
+  /* The first round trip waits for the child to start: not timed. */
+  mp_semaphore_release (ping, NULL);
+  mp_semaphore_acquire (pong, MP_TIMEOUT_INFINITE, NULL);
+  t0 = now_ns ();
+  for (int i = 0; i < rounds; i++)
+    {
+      mp_semaphore_release (ping, NULL);
+      mp_semaphore_acquire (pong, MP_TIMEOUT_INFINITE, NULL);
+    }
+  t1 = now_ns ();
+  if (!mp_process_join (p, MP_TIMEOUT_INFINITE, &error) || !mp_process_get_exitcode (p, &code) ||
+      code != 0)
+    die ("worker", error);
+  return (double) (t1 - t0) / 1000.0 / rounds;
+}
+
+static void
+semaphore_pingpong (int repeat)
+{
+  double *v = g_new (double, repeat);
+
+  semaphore_pingpong_once (1000);   /* warm-up */
+  for (int r = 0; r < repeat; r++)
+    v[r] = semaphore_pingpong_once (20000);
+  printf ("workload=semaphore_pingpong impl=libmp value=%.4g unit=us\n", median (v, repeat));
+  g_free (v);
+}
+
+/* monitor_ingest: one child writes marks into its ring as fast as it can; one monitor (of the
+ * own tree, on this thread) drains the rings in a loop, each on a CPU of its own. monitor_ingest is the events delivered
+ * to the models per second of the monitor's own CPU time (its capacity, whatever else runs on
+ * the machine); monitor_ingest_wall is per second of wall time while the writer ran. What the
+ * writer overwrote before the monitor read it is counted as lost. */
+static double
+thread_cpu_seconds (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* With two CPUs or more, the writer and the monitor get one each, so the number measures the
+ * monitor rather than where the scheduler put the two. */
+static void
+pin_to_cpu (int nth)
+{
+  cpu_set_t allowed, one;
+  int seen = 0;
+
+  if (sched_getaffinity (0, sizeof allowed, &allowed) != 0 || CPU_COUNT (&allowed) < 2)
+    return;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+    if (CPU_ISSET (cpu, &allowed) && seen++ == nth)
+      {
+        CPU_ZERO (&one);
+        CPU_SET (cpu, &one);
+        (void) sched_setaffinity (0, sizeof one, &one);
+        return;
+      }
+}
+
+static GVariant *
+emit_flood (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  gint64 n;
+
+  pin_to_cpu (1);
+  g_variant_get (args, "(x)", &n);
+  for (gint64 i = 0; i < n; i++)
+    mp_trace_mark ((guint64) i, i, 0);
+  return g_variant_new_int32 (0);
+}
+
+static void
+monitor_ingest (int repeat)
+{
+  const gint64 n_events = 20000000;
+  double *rates = g_new (double, repeat), *lost = g_new (double, repeat), *emit = g_new (double, repeat);
+  double *wall = g_new (double, repeat);
+
+  cpu_set_t saved;
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  (void) sched_getaffinity (0, sizeof saved, &saved);
+  for (int r = 0; r < repeat; r++)
+    {
+      g_autoptr(MpMonitor) monitor = mp_monitor_new_for_self (NULL);
+      g_autoptr(MpCallable) target = mp_callable_new (emit_flood, g_variant_new ("(x)", n_events));
+      g_autoptr(MpProcess) child = NULL;
+      g_autoptr(GError) error = NULL;
+      guint64 got = 0, lost0;
+      gint64 t0, t1;
+      double c0, c1;
+      gboolean done = FALSE;
+
+      if (monitor == NULL)
+        {
+          fprintf (stderr, "mp-bench: no arena\n");
+          exit (1);
+        }
+      mp_monitor_poll_events (monitor);   /* what earlier rounds left */
+      lost0 = mp_monitor_get_n_lost (monitor);
+      child = mp_context_process_new (mp_get_context ("fork", NULL), target);
+      t0 = g_get_monotonic_time ();
+      c0 = thread_cpu_seconds ();
+      if (!mp_process_start (child, &error))
+        {
+          fprintf (stderr, "mp-bench: %s\n", error->message);
+          exit (1);
+        }
+      pin_to_cpu (0);   /* after the start: the child picks its CPU from the whole set */
+      for (guint i = 0; !done; i++)
+        {
+          got += mp_monitor_poll_events (monitor);
+          if (i % 256 == 0 && mp_process_join (child, 0, NULL) && !mp_process_is_alive (child))
+            {
+              got += mp_monitor_poll_events (monitor);
+              done = TRUE;
+            }
+        }
+      t1 = g_get_monotonic_time ();
+      c1 = thread_cpu_seconds ();
+      rates[r] = (double) got / MAX (c1 - c0, 1e-6);
+      wall[r] = (double) got / ((double) (t1 - t0) / 1e6);
+      lost[r] = (double) (mp_monitor_get_n_lost (monitor) - lost0) / (double) n_events;
+      emit[r] = (double) n_events / ((double) (t1 - t0) / 1e6);
+      (void) sched_setaffinity (0, sizeof saved, &saved);
+    }
+  /* The other numbers come from the round whose rate is the median, so they add up. */
+  {
+    g_autofree double *sorted = g_memdup2 (rates, sizeof (double) * repeat);
+    double m = median (sorted, repeat);
+    int mid = 0;
+
+    for (int r = 1; r < repeat; r++)
+      if (fabs (rates[r] - m) < fabs (rates[mid] - m))
+        mid = r;
+    printf ("workload=monitor_ingest impl=libmp value=%.4g unit=events/s\n", rates[mid]);
+    printf ("workload=monitor_ingest_wall impl=libmp value=%.4g unit=events/s\n", wall[mid]);
+    printf ("workload=monitor_ingest_lost impl=libmp value=%.3f unit=fraction\n", lost[mid]);
+    printf ("workload=monitor_ingest_emitted impl=libmp value=%.4g unit=events/s\n", emit[mid]);
+  }
+  g_free (rates);
+  g_free (wall);
+  g_free (lost);
+  g_free (emit);
+}
+
+/* monitor_overhead: the queue benchmark (int items) with and without a monitor watching the
+ * program (another process attached by pid, default intervals: events every 50 ms, samples
+ * every 500 ms), at trace level normal. Rounds alternate so both see the same machine. The
+ * pool half of this workload waits for pools. */
+static double
+queue_round (GVariant *item)
+{
+  g_autoptr(MpQueue) q = mp_queue_new (0, NULL);
+  g_autoptr(MpProcess) p = start_queue_child (queue_producer, q, QUEUE_ITEMS, item);
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (int i = 0; i < QUEUE_ITEMS; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      GVariant *got = mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
+      if (got == NULL)
+        {
+          fprintf (stderr, "mp-bench: %s\n", error->message);
+          exit (1);
+        }
+      g_variant_unref (got);
+    }
+  mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
+  return QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+/* The watcher: this binary again (`mp-bench --monitor-helper PID`), attached to us like a
+ * viewer would be, until SIGTERM. */
+static gboolean
+quit_on_signal (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+monitor_helper (GPid pid)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MpMonitor) m = mp_monitor_new_for_pid (pid, &error);
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+
+  if (m == NULL)
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      return 1;
+    }
+  g_unix_signal_add (SIGTERM, quit_on_signal, loop);
+  mp_monitor_start (m);
+  printf ("attached\n");
+  fflush (stdout);
+  g_main_loop_run (loop);
+  return 0;
+}
+
+static GPid
+start_watcher (void)
+{
+  g_autofree char *pid = g_strdup_printf ("%d", getpid ());
+  char *argv[] = { (char *) "/proc/self/exe", (char *) "--monitor-helper", pid, NULL };
+  g_autoptr(GError) error = NULL;
+  GPid watcher;
+  int out;
+  char buf[16];
+
+  if (!g_spawn_async_with_pipes (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                 &watcher, NULL, &out, NULL, &error))
+    {
+      fprintf (stderr, "mp-bench: %s\n", error->message);
+      exit (1);
+    }
+  if (read (out, buf, sizeof buf) <= 0)
+    {
+      fprintf (stderr, "mp-bench: the monitor helper did not attach\n");
+      exit (1);
+    }
+  close (out);
+  return watcher;
+}
+
+static void
+stop_watcher (GPid watcher)
+{
+  int status;
+
+  kill (watcher, SIGTERM);
+  (void) waitpid (watcher, &status, 0);
+}
+
+static void
+monitor_overhead (int repeat)
+{
+  GVariant *item = g_variant_ref_sink (g_variant_new_int32 (12345));
+  double *off = g_new (double, repeat), *on = g_new (double, repeat), *ratio = g_new (double, repeat);
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  (void) queue_round (item);   /* warm-up */
+  for (int r = 0; r < repeat; r++)
+    {
+      GPid watcher;
+
+      if (r % 2 == 0)
+        off[r] = queue_round (item);
+      watcher = start_watcher ();
+      on[r] = queue_round (item);
+      stop_watcher (watcher);
+      if (r % 2 == 1)
+        off[r] = queue_round (item);
+      ratio[r] = off[r] / on[r];
+    }
+  printf ("workload=monitor_overhead_queue_unwatched impl=libmp value=%.4g unit=items/s\n", median (off, repeat));
+  printf ("workload=monitor_overhead_queue_watched impl=libmp value=%.4g unit=items/s\n", median (on, repeat));
+  printf ("workload=monitor_overhead impl=libmp value=%.2f unit=%%\n", (median (ratio, repeat) - 1.0) * 100.0);
+  g_variant_unref (item);
+  g_free (off);
+  g_free (on);
+  g_free (ratio);
+}
 
 /* ---- pools ---------------------------------------------------------------------------------- */
 
@@ -864,6 +1520,8 @@ main (int argc, char **argv)
   const char *workload = NULL;
 
   mp_init (&argc, &argv);
+  if (argc == 3 && g_str_equal (argv[1], "--monitor-helper"))
+    return monitor_helper (atoi (argv[2]));
 
   for (int i = 1; i < argc; i++)
     {
@@ -882,6 +1540,8 @@ main (int argc, char **argv)
     process_start_join (workload + strlen ("process_start_join_"), repeat);
   else if (g_str_equal (workload, "trace_overhead"))
     trace_overhead (repeat);
+  else if (g_str_equal (workload, "shm_bulk"))
+    shm_bulk (repeat);
   else if (g_str_equal (workload, "queue_throughput_int"))
     queue_throughput (workload, g_variant_new_int32 (12345), repeat);
   else if (g_str_equal (workload, "queue_throughput_1k"))
@@ -898,6 +1558,16 @@ main (int argc, char **argv)
     pipe_pingpong (repeat, TRUE);
   else if (g_str_equal (workload, "pipe_bulk_1mib"))
     pipe_bulk_1mib (repeat);
+  else if (g_str_equal (workload, "lock_uncontended"))
+    lock_uncontended (repeat);
+  else if (g_str_equal (workload, "lock_contended"))
+    lock_contended (repeat);
+  else if (g_str_equal (workload, "semaphore_pingpong"))
+    semaphore_pingpong (repeat);
+  else if (g_str_equal (workload, "monitor_ingest"))
+    monitor_ingest (repeat);
+  else if (g_str_equal (workload, "monitor_overhead"))
+    monitor_overhead (repeat);
   else if (g_str_equal (workload, "pool_map_trivial"))
     pool_map_trivial (repeat);
   else if (g_str_equal (workload, "pool_map_trivial_cs1"))

@@ -173,6 +173,59 @@ def bench_pipe_bulk_1mib(mod, repeat):
     return statistics.median(values), "GB/s"
 
 
+SHM_BULK_BYTES = 64 << 20
+
+
+def shm_bulk_child(mod_name, name, go, done):
+    # Attaches by name, as the libmp child does with its handle.
+    shared_memory = importlib.import_module(mod_name + ".shared_memory")
+    shm = shared_memory.SharedMemory(name=name)
+    src = b"\x5a" * SHM_BULK_BYTES
+    while go.recv_bytes() == b"g":
+        shm.buf[:SHM_BULK_BYTES] = src
+        done.send_bytes(b"d")
+    shm.close()
+
+
+def bench_shm_bulk(mod, mod_name, repeat):
+    """GB/s of 64 MiB written into a SharedMemory by a child, then read by the parent."""
+    shared_memory = importlib.import_module(mod_name + ".shared_memory")
+    if mod_name == "multiprocess":
+        # Debian's multiprocess 0.70.12 calls _posixsubprocess.fork_exec() with Python 3.10's
+        # arguments, so its resource tracker cannot start on 3.11 (bench/README.md). The stdlib
+        # helper does the same thing with the right arguments; nothing timed goes through it.
+        import os
+        import multiprocessing.util
+        std_spawnv_passfds = multiprocessing.util.spawnv_passfds
+        importlib.import_module("multiprocess.util").spawnv_passfds = \
+            lambda path, args, fds: std_spawnv_passfds(os.fsencode(path), args, fds)
+    shm = shared_memory.SharedMemory(create=True, size=SHM_BULK_BYTES)
+    go_r, go_w = mod.Pipe(duplex=False)
+    done_r, done_w = mod.Pipe(duplex=False)
+    p = mod.get_context("fork").Process(target=shm_bulk_child,
+                                        args=(mod_name, shm.name, go_r, done_w))
+    p.start()
+    dst = bytearray(SHM_BULK_BYTES)
+    view = memoryview(dst)
+
+    def one_round():
+        t0 = time.perf_counter()
+        go_w.send_bytes(b"g")
+        done_r.recv_bytes()
+        view[:] = shm.buf[:SHM_BULK_BYTES]
+        return SHM_BULK_BYTES / 1e9 / (time.perf_counter() - t0)
+
+    one_round()  # warm-up: page faults on both sides
+    rates = [one_round() for _ in range(repeat)]
+    if dst[0] != 0x5a or dst[-1] != 0x5a:
+        raise RuntimeError("shm_bulk read wrong data")
+    go_w.send_bytes(b"q")
+    p.join()
+    shm.close()
+    shm.unlink()
+    return statistics.median(rates), "GB/s"
+
+
 # --- pools: the same workloads as mp-bench.c (2 workers, the default start method) ----------
 
 POOL_WORKERS = 2
@@ -258,12 +311,107 @@ WORKLOADS = {
     "pipe_pingpong": bench_pipe_pingpong,
     "pipe_pingpong_1cpu": bench_pipe_pingpong_1cpu,
     "pipe_bulk_1mib": bench_pipe_bulk_1mib,
+    "shm_bulk": lambda mod, r: bench_shm_bulk(mod, mod.__name__, r),
     "pool_map_trivial": lambda mod, r: pool_map_rate(mod, POOL_MAP_ITEMS, None, r),
     "pool_map_trivial_cs1": lambda mod, r: pool_map_rate(mod, POOL_CS1_ITEMS, 1, r),
     "pool_apply_async": pool_apply_async,
     "pool_map_cpu": pool_map_cpu,
     "pool_create_join": pool_create_join,
 }
+
+
+def lock_uncontended(mod, repeat):
+    """Nanoseconds per uncontended acquire()+release() of a Lock."""
+    lock = mod.Lock()
+    n = 200000
+    acquire, release = lock.acquire, lock.release
+
+    def once():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            acquire()
+            release()
+        return (time.perf_counter() - t0) * 1e9 / n
+
+    once()
+    return statistics.median(once() for _ in range(repeat)), "ns"
+
+
+def contended_worker(lock, value, times, index, go, ops):
+    # Module-level so that spawn children could import it too.
+    go.wait()
+    times[2 * index] = time.perf_counter()
+    for _ in range(ops):
+        lock.acquire()
+        value.value += 1
+        lock.release()
+    times[2 * index + 1] = time.perf_counter()
+
+
+def lock_contended_once(mod, ops):
+    """Operations per second of 2 processes doing acquire, increment, release."""
+    ctx = mod.get_context("fork")
+    lock = ctx.Lock()
+    value = ctx.RawValue("i", 0)
+    times = ctx.RawArray("d", 4)
+    go = ctx.Event()
+    procs = [ctx.Process(target=contended_worker,
+                         args=(lock, value, times, i, go, ops)) for i in range(2)]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"worker exited with code {p.exitcode}")
+    if value.value != 2 * ops:
+        raise RuntimeError(f"lost increments: {value.value} != {2 * ops}")
+    return 2 * ops / (max(times[1], times[3]) - min(times[0], times[2]))
+
+
+def lock_contended(mod, repeat):
+    lock_contended_once(mod, 2000)
+    return statistics.median(lock_contended_once(mod, 20000)
+                             for _ in range(repeat)), "ops/s"
+
+
+def pingpong_worker(ping, pong, rounds):
+    for _ in range(rounds):
+        ping.acquire()
+        pong.release()
+
+
+def semaphore_pingpong_once(mod, rounds):
+    """Microseconds per round trip over two Semaphores between two processes."""
+    ctx = mod.get_context("fork")
+    ping, pong = ctx.Semaphore(0), ctx.Semaphore(0)
+    p = ctx.Process(target=pingpong_worker, args=(ping, pong, rounds + 1))
+    p.start()
+    ping.release()          # the first round trip waits for the start: untimed
+    pong.acquire()
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        ping.release()
+        pong.acquire()
+    t1 = time.perf_counter()
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError(f"worker exited with code {p.exitcode}")
+    return (t1 - t0) * 1e6 / rounds
+
+
+def semaphore_pingpong(mod, repeat):
+    semaphore_pingpong_once(mod, 200)
+    return statistics.median(semaphore_pingpong_once(mod, 5000)
+                             for _ in range(repeat)), "us"
+
+
+SYNC_WORKLOADS = {
+    "lock_uncontended": lock_uncontended,
+    "lock_contended": lock_contended,
+    "semaphore_pingpong": semaphore_pingpong,
+}
+WORKLOADS.update(SYNC_WORKLOADS)
 
 
 def main():

@@ -101,7 +101,10 @@ typedef struct
   uint64_t create_ns;              /* CLOCK_MONOTONIC */
   uint64_t start_ns;
   uint64_t exit_ns;
-  uint64_t reserved;
+  uint64_t blocked_on;             /* atomic: id of the object (lock…) the process waits on, 0 when
+                                    * none; written by the process itself through
+                                    * _mp_arena_proc_set_blocked_on() around blocking waits, read
+                                    * by monitors to build the wait-for graph */
   char     name[MP_ARENA_NAME_LEN];
 } MpArenaProc;
 
@@ -194,6 +197,7 @@ void           _mp_arena_proc_set_exited  (int       slot,
                                            MpProcState state,
                                            int       exit_code);
 void           _mp_arena_proc_abandon  (int          slot);
+void           _mp_arena_proc_set_blocked_on (guint64 object_id);
 
 MpArenaObject *_mp_arena_object_new    (guint32      kind,
                                         const char  *label,

@@ -191,6 +191,11 @@ _mp_arena_validate (const guint8 *base, gsize size, GError **error)
       h->procs_capacity > 65536 || h->objects_capacity > 1u << 20)
     goto corrupt;
 
+  /* Each offset within the file first, so the sums below cannot wrap around (the file, and so
+   * total_size, is far below 2^63; capacities and record sizes are capped above). */
+  if (h->procs_offset > h->total_size || h->objects_offset > h->total_size ||
+      h->rings_offset > h->total_size)
+    goto corrupt;
   procs_end = h->procs_offset + (guint64) h->procs_capacity * h->proc_size;
   objects_end = h->objects_offset + (guint64) h->objects_capacity * h->object_size;
   rings_end = h->rings_offset + (guint64) h->procs_capacity * h->ring_size;
@@ -380,6 +385,7 @@ _mp_arena_proc_claim (const char *name, MpProcRole role, MpStartMethodId method,
     p->create_ns = _mp_monotonic_ns ();
     p->start_ns = 0;
     p->exit_ns = 0;
+    __atomic_store_n (&p->blocked_on, 0, __ATOMIC_RELAXED);
     g_strlcpy (p->name, name ? name : "", sizeof p->name);
     __atomic_add_fetch (&p->generation, 1, __ATOMIC_RELEASE);
     while ((guint32) found + 1 > hw &&
@@ -425,6 +431,20 @@ _mp_arena_proc_abandon (int slot)
   if (_mp_arena == NULL || (p = _mp_arena_proc (_mp_arena, slot)) == NULL)
     return;
   __atomic_store_n (&p->state, MP_PROC_FREE, __ATOMIC_RELEASE);
+}
+
+/* Lock and wait code calls this with the object's id before blocking and with 0 after, so a
+ * monitor sees who waits on what even while the whole tree is deadlocked. A relaxed store:
+ * monitors sample it and accept a stale value for one sampling interval. */
+void
+_mp_arena_proc_set_blocked_on (guint64 object_id)
+{
+  MpArenaProc *p;
+
+  if (_mp_arena == NULL || !_mp_arena->writable ||
+      (p = _mp_arena_proc (_mp_arena, _mp_arena_self_slot)) == NULL)
+    return;
+  __atomic_store_n (&p->blocked_on, object_id, __ATOMIC_RELAXED);
 }
 
 MpArenaObject *

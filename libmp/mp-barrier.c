@@ -7,17 +7,23 @@
  * parties arrived in this generation; `limit` the number of parties; flags bit 0 "broken".
  * A short word lock (aux2) guards the bookkeeping. Every way a generation ends — all arrived,
  * a timeout, abort(), reset(), a failing action — bumps `generation` and wakes everybody, so
- * a waiter can never miss its wake-up; `broken_gen` (aux) remembers whether the generation
- * that just ended ended badly (it holds that generation + 1).
+ * a waiter can never miss its wake-up. How each generation ended is bit (generation % 64) of
+ * `broken_bits`, written before the generation is bumped (release; the waiters load it with
+ * acquire): a waiter that wakes late still reads its own generation's outcome, even after
+ * others went on to break and reset later ones.
  *
  * The action runs in the process of the last party to arrive, before the others are released,
- * as in Python. It is an MpCallable so that it can be sent to spawned processes with the handle.
+ * as in Python, with the word lock held (latecomers of the next generation wait for it). The
+ * word lock is robust: if the process running the action is killed, the next process that
+ * needs the lock (a waiter whose time ran out, a new arrival) takes it over and breaks the
+ * generation, so nobody hangs (Python's does, its Condition's lock held by the dead). It is an MpCallable so that it can be sent to spawned processes with the handle.
  */
 
 #include "config.h"
 
 #include "mp-barrier.h"
 #include "mp-error.h"
+#include "mp-log-private.h"
 #include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
@@ -28,6 +34,7 @@ typedef struct
   uint32_t lock;
   uint32_t pad;
   int64_t  default_timeout_us;
+  uint64_t broken_bits;      /* bit g % 64: generation g ended broken */
 } BarrierWords;
 
 G_STATIC_ASSERT (sizeof (BarrierWords) <= sizeof (((MpSyncStats *) 0)->aux2));
@@ -92,23 +99,41 @@ mp_barrier_unref (MpBarrier *self)
 
 /* With the word lock held: ends the current generation, badly or not, and wakes all. */
 static void
-end_generation_locked (MpSyncStats *st, gboolean broken)
+end_generation_locked (MpSyncStats *st, BarrierWords *w, gboolean broken)
 {
   uint32_t gen = __atomic_load_n (&st->generation, __ATOMIC_RELAXED);
+  uint64_t bit = G_GUINT64_CONSTANT (1) << (gen % 64);
 
   if (broken)
-    __atomic_store_n (&st->aux, gen + 1, __ATOMIC_RELAXED);
+    __atomic_or_fetch (&w->broken_bits, bit, __ATOMIC_RELAXED);
+  else
+    __atomic_and_fetch (&w->broken_bits, ~bit, __ATOMIC_RELAXED);
   st->count = 0;
   __atomic_store_n (&st->generation, gen + 1, __ATOMIC_RELEASE);
   _mp_futex_wake (&st->generation, G_MAXINT);
 }
 
 static void
-break_locked (MpSyncStats *st)
+break_locked (MpSyncStats *st, BarrierWords *w)
 {
   __atomic_or_fetch (&st->flags, FLAG_BROKEN, __ATOMIC_RELAXED);
   if (st->count > 0)
-    end_generation_locked (st, TRUE);
+    end_generation_locked (st, w, TRUE);
+}
+
+/* Takes the word lock. Taken over from a process that died holding it (running the action,
+ * say), the generation it was ending is broken: everybody waiting gets out. */
+static void
+barrier_lock (MpBarrier *self)
+{
+  if (_mp_word_lock (&self->w->lock))
+    {
+      _mp_subwarning ("barrier %" G_GUINT64_FORMAT ": a process died inside it; broken",
+                      self->sync.id);
+      __atomic_or_fetch (&self->sync.st->flags, FLAG_BROKEN, __ATOMIC_RELAXED);
+      if (self->sync.st->count > 0)
+        end_generation_locked (self->sync.st, self->w, TRUE);
+    }
 }
 
 static gint
@@ -127,7 +152,9 @@ broken_error (GError **error, const char *why)
  *
  * Returns: a number from 0 to parties − 1, different for each party of a generation (the
  *   order of arrival); -1 with %MP_ERROR_BROKEN_BARRIER if the barrier is or gets broken —
- *   running out of time breaks it for everybody
+ *   running out of time breaks it for everybody. When the action fails, every party gets
+ *   %MP_ERROR_BROKEN_BARRIER, the one that ran it with the action's message (Python raises
+ *   the action's own exception there).
  */
 gint
 mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
@@ -145,7 +172,7 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
   deadline = _mp_deadline_ns (timeout_us);
   t0 = _mp_monotonic_ns ();
 
-  _mp_word_lock (&self->w->lock);
+  barrier_lock (self);
   if (__atomic_load_n (&st->flags, __ATOMIC_RELAXED) & FLAG_BROKEN)
     {
       _mp_word_unlock (&self->w->lock);
@@ -163,14 +190,16 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
 
           if (action_error != NULL)
             {
-              break_locked (st);
+              break_locked (st, self->w);
               _mp_word_unlock (&self->w->lock);
-              g_propagate_prefixed_error (error, g_steal_pointer (&action_error),
-                                          "The barrier's action failed: ");
+              /* Every party gets the same code, this one with the action's message. */
+              g_set_error (error, MP_ERROR, MP_ERROR_BROKEN_BARRIER,
+                           "The barrier is broken: its action failed: %s",
+                           action_error->message);
               return -1;
             }
         }
-      end_generation_locked (st, FALSE);
+      end_generation_locked (st, self->w, FALSE);
       _mp_word_unlock (&self->w->lock);
       __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
       _mp_trace (MP_TRACE_NORMAL, MP_EVENT_BARRIER_WAIT, self->sync.id, 0, index);
@@ -179,27 +208,31 @@ mp_barrier_wait (MpBarrier *self, gint64 timeout_us, GError **error)
   _mp_word_unlock (&self->w->lock);
 
   __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  _mp_arena_proc_set_blocked_on (self->sync.id);
   while (__atomic_load_n (&st->generation, __ATOMIC_ACQUIRE) == gen)
     {
       gint64 left = _mp_remaining_ns (deadline);
 
       if (left == 0)
         {
-          _mp_word_lock (&self->w->lock);
+          barrier_lock (self);
           if (__atomic_load_n (&st->generation, __ATOMIC_RELAXED) == gen)
-            break_locked (st);
+            break_locked (st, self->w);
           _mp_word_unlock (&self->w->lock);
           break;
         }
       (void) _mp_futex_wait (&st->generation, gen, left);
     }
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  _mp_arena_proc_set_blocked_on (0);
 
-  if (__atomic_load_n (&st->aux, __ATOMIC_RELAXED) == gen + 1)
+  if (__atomic_load_n (&self->w->broken_bits, __ATOMIC_RELAXED) &
+      (G_GUINT64_CONSTANT (1) << (gen % 64)))
     return broken_error (error, _mp_remaining_ns (deadline) == 0 ? "timed out" :
                          "aborted, reset or its action failed while waiting");
   __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
-  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0);
+  /* Stats only: MP_EVENT_BARRIER_WAIT below is this wait's event. */
+  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0, FALSE);
   _mp_trace (MP_TRACE_NORMAL, MP_EVENT_BARRIER_WAIT, self->sync.id,
              (gint64) (_mp_monotonic_ns () - t0), index);
   return index;
@@ -214,8 +247,8 @@ void
 mp_barrier_abort (MpBarrier *self)
 {
   g_return_if_fail (self != NULL);
-  _mp_word_lock (&self->w->lock);
-  break_locked (self->sync.st);
+  barrier_lock (self);
+  break_locked (self->sync.st, self->w);
   _mp_word_unlock (&self->w->lock);
 }
 
@@ -232,9 +265,9 @@ mp_barrier_reset (MpBarrier *self)
 
   g_return_if_fail (self != NULL);
   st = self->sync.st;
-  _mp_word_lock (&self->w->lock);
+  barrier_lock (self);
   if (st->count > 0)
-    end_generation_locked (st, TRUE);
+    end_generation_locked (st, self->w, TRUE);
   __atomic_and_fetch (&st->flags, ~FLAG_BROKEN, __ATOMIC_RELAXED);
   _mp_word_unlock (&self->w->lock);
 }

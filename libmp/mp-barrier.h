@@ -31,7 +31,8 @@ G_BEGIN_DECLS
  * Python's `multiprocessing.Barrier` (threading.Barrier semantics with the state in shared
  * memory): @parties processes (or threads) wait until all have arrived. A timeout, abort()
  * or a failing action breaks it: every waiter then gets %MP_ERROR_BROKEN_BARRIER until reset().
- * A party that dies never arrives: a timeout is how the others get out.
+ * A party that dies never arrives: a timeout is how the others get out. (One killed after
+ * it arrived still counts for that cycle.)
  */
 typedef struct _MpBarrier MpBarrier;
 

@@ -10,14 +10,28 @@
  * each woken sleeper's acknowledgement before returning; tokens left behind by waiters that
  * timed out are reconciled at the next notify. A waiter that times out still acknowledges, so
  * the counts stay balanced.
+ *
+ * A waiter killed while it waits would make notify() wait for its acknowledgement forever (as
+ * Python's does): notify() gives up on acknowledgements after ACK_PATIENCE_NS without progress
+ * and takes the unclaimed tokens back, so the dead waiter is forgotten. A waiter that was merely
+ * not scheduled for that long loses that wake-up, and its late acknowledgement is counted
+ * against another sleeper at the next notify (one wake-up too few then): the price of not
+ * hanging.
  */
 
 #include "config.h"
 
 #include "mp-condition.h"
 #include "mp-error.h"
+#include "mp-log-private.h"
 #include "mp-sync-private.h"
 #include "mp-trace-private.h"
+
+/* notify() waits for each woken waiter's acknowledgement; a waiter killed inside wait() never
+ * sends it. Without progress (an acknowledgement, or a wake-up token taken) for
+ * ACK_PATIENCE_NS, notify() stops waiting for the rest and takes their tokens back. */
+#define ACK_SLICE_NS (G_GUINT64_CONSTANT (100) * 1000 * 1000)
+#define ACK_PATIENCE_NS (G_GUINT64_CONSTANT (2000) * 1000 * 1000)
 
 /* The three semaphores: value and waiter count of each, in MpSyncStats.aux2. */
 typedef struct
@@ -140,12 +154,7 @@ check_owned (MpCondition *self, GError **error)
   if (self->rlock)
     mine = mp_rlock_get_count (self->rlock) > 0;
   else
-    {
-      MpSyncStats *st = ((MpSync *) (void *) self->lock)->st;
-      mine = mp_lock_locked (self->lock) &&
-             __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED) == _mp_sync_self_pid () &&
-             __atomic_load_n (&st->holder_tid, __ATOMIC_RELAXED) == _mp_sync_self_tid ();
-    }
+    mine = _mp_sync_lock_is_mine ((MpSync *) (void *) self->lock);
   if (!mine)
     g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
                  "the condition's lock must be held by the calling thread");
@@ -187,7 +196,9 @@ mp_condition_wait (MpCondition *self, gint64 timeout_us, GError **error)
     mp_lock_release (self->lock, NULL);
 
   t0 = _mp_monotonic_ns ();
+  _mp_arena_proc_set_blocked_on (self->sync.id);
   notified = _mp_word_sem_acquire (&w->wait, &w->wait_waiters, _mp_deadline_ns (timeout_us));
+  _mp_arena_proc_set_blocked_on (0);
   _mp_word_sem_release (&w->woken, &w->woken_waiters, 1);
   _mp_trace (MP_TRACE_NORMAL, MP_EVENT_CONDITION_WAIT, self->sync.id,
              (gint64) (_mp_monotonic_ns () - t0), notified);
@@ -285,8 +296,38 @@ mp_condition_notify (MpCondition *self, guint n, GError **error)
     }
   if (sleepers > 0)
     {
-      for (guint i = 0; i < sleepers; i++)
-        (void) _mp_word_sem_acquire (&w->woken, &w->woken_waiters, -1);
+      guint64 last_progress = _mp_monotonic_ns ();
+      uint32_t tokens = __atomic_load_n (&w->wait, __ATOMIC_RELAXED);
+      guint acked = 0;
+
+      while (acked < sleepers)
+        {
+          guint64 now;
+          uint32_t t;
+
+          if (_mp_word_sem_acquire (&w->woken, &w->woken_waiters,
+                                    (gint64) (_mp_monotonic_ns () + ACK_SLICE_NS)))
+            {
+              acked++;
+              last_progress = _mp_monotonic_ns ();
+              continue;
+            }
+          /* A waiter taking its wake-up is progress too; one killed in wait() never comes. */
+          now = _mp_monotonic_ns ();
+          t = __atomic_load_n (&w->wait, __ATOMIC_RELAXED);
+          if (t != tokens)
+            {
+              tokens = t;
+              last_progress = now;
+            }
+          else if (now - last_progress >= ACK_PATIENCE_NS)
+            {
+              _mp_subwarning ("condition %" G_GUINT64_FORMAT ": %u of %u woken waiters did not "
+                              "wake up; assuming they died", self->sync.id, sleepers - acked,
+                              sleepers);
+              break;
+            }
+        }
       /* A waiter that timed out while we woke others left its token: take it back. */
       while (_mp_word_sem_acquire (&w->wait, &w->wait_waiters, 0))
         ;

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mp-cmsg-private.h"
 #include "mp-connection-private.h"
 #include "mp-error.h"
 #include "mp-object-private.h"
@@ -65,13 +66,6 @@
 
 /* Frames may not carry more descriptors than this in all (several recvmsg() calls). */
 #define MP_FRAME_MAX_FDS 1024
-
-/* Room for the most descriptors one message can carry, aligned for cmsghdr. */
-typedef union
-{
-  struct cmsghdr align;
-  char           buf[CMSG_SPACE (sizeof (int) * MP_CONNECTION_MAX_FDS)];
-} CmsgBuffer;
 
 G_DEFINE_FINAL_TYPE (MpConnection, mp_connection, G_TYPE_OBJECT)
 
@@ -552,23 +546,11 @@ write_frame (MpConnection *self, const void *payload, gsize size, const int *fds
       else
         {
           struct msghdr msg = { 0 };
-          CmsgBuffer u;
+          MpCmsgBuffer u;
 
           msg.msg_iov = cur;
           msg.msg_iovlen = (size_t) niov;
-          if (fds_to_send > 0)
-            {
-              struct cmsghdr *c;
-
-              memset (&u, 0, sizeof u);
-              msg.msg_control = u.buf;
-              msg.msg_controllen = CMSG_SPACE (sizeof (int) * fds_to_send);
-              c = CMSG_FIRSTHDR (&msg);
-              c->cmsg_level = SOL_SOCKET;
-              c->cmsg_type = SCM_RIGHTS;
-              c->cmsg_len = CMSG_LEN (sizeof (int) * fds_to_send);
-              memcpy (CMSG_DATA (c), fds, sizeof (int) * fds_to_send);
-            }
+          _mp_cmsg_attach_fds (&msg, &u, fds, fds_to_send);
           n = sendmsg (self->fd, &msg, MSG_NOSIGNAL);
         }
       if (n < 0)
@@ -722,26 +704,22 @@ bad_message_length (MpConnection *self, GError **error)
 }
 
 static void
+rx_keep_fd (int fd, gpointer data)
+{
+  MpConnection *self = data;
+
+  if (self->rx.fds == NULL)
+    self->rx.fds = g_array_new (FALSE, FALSE, sizeof (int));
+  if (self->rx.fds->len < MP_FRAME_MAX_FDS)
+    g_array_append_val (self->rx.fds, fd);
+  else
+    close (fd);
+}
+
+static void
 rx_keep_fds (MpConnection *self, struct msghdr *msg)
 {
-  for (struct cmsghdr *c = CMSG_FIRSTHDR (msg); c != NULL; c = CMSG_NXTHDR (msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      {
-        guint n = (guint) ((c->cmsg_len - CMSG_LEN (0)) / sizeof (int));
-        const guint8 *p = CMSG_DATA (c);
-
-        if (self->rx.fds == NULL)
-          self->rx.fds = g_array_new (FALSE, FALSE, sizeof (int));
-        for (guint i = 0; i < n; i++)
-          {
-            int fd;
-            memcpy (&fd, p + i * sizeof (int), sizeof fd);
-            if (self->rx.fds->len < MP_FRAME_MAX_FDS)
-              g_array_append_val (self->rx.fds, fd);
-            else
-              close (fd);
-          }
-      }
+  _mp_cmsg_foreach_fd (msg, rx_keep_fd, self);
 }
 
 /* One read of at most want bytes. Returns the count, 0 at end of file, -1 with errno set, or
@@ -784,14 +762,13 @@ rx_read (MpConnection *self, guint8 *dst, gsize want, MpRxMode mode, gint64 dead
 
       if (self->kind == MP_CONN_UNIX)
         {
-          CmsgBuffer u;
+          MpCmsgBuffer u;
           struct iovec iov = { dst, want };
           struct msghdr msg = { 0 };
 
           msg.msg_iov = &iov;
           msg.msg_iovlen = 1;
-          msg.msg_control = u.buf;
-          msg.msg_controllen = sizeof u.buf;
+          _mp_cmsg_prepare_receive (&msg, &u);
           n = recvmsg (self->fd, &msg, flags | MSG_CMSG_CLOEXEC);
           if (n >= 0 && msg.msg_controllen > 0)
             rx_keep_fds (self, &msg);
@@ -1327,11 +1304,10 @@ check_unix (MpConnection *conn, GError **error)
 gboolean
 mp_reduction_sendfds (MpConnection *conn, const int *fds, guint n_fds, GError **error)
 {
-  CmsgBuffer u;
+  MpCmsgBuffer u;
   guint8 count = (guint8) (n_fds % 256);
   struct iovec iov = { &count, 1 };
   struct msghdr msg = { 0 };
-  struct cmsghdr *c;
   ssize_t n;
 
   g_return_val_if_fail (MP_IS_CONNECTION (conn), FALSE);
@@ -1346,16 +1322,9 @@ mp_reduction_sendfds (MpConnection *conn, const int *fds, guint n_fds, GError **
                    MP_CONNECTION_MAX_FDS, n_fds);
       return FALSE;
     }
-  memset (&u, 0, sizeof u);
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
-  c = CMSG_FIRSTHDR (&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
-  memcpy (CMSG_DATA (c), fds, sizeof (int) * n_fds);
+  _mp_cmsg_attach_fds (&msg, &u, fds, n_fds);
   do
     n = sendmsg (conn->fd, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
@@ -1367,6 +1336,12 @@ mp_reduction_sendfds (MpConnection *conn, const int *fds, guint n_fds, GError **
       return FALSE;
     }
   return TRUE;
+}
+
+static void
+append_to_array (int fd, gpointer array)
+{
+  g_array_append_val ((GArray *) array, fd);
 }
 
 /**
@@ -1386,7 +1361,7 @@ mp_reduction_sendfds (MpConnection *conn, const int *fds, guint n_fds, GError **
 int *
 mp_reduction_recvfds (MpConnection *conn, guint n_fds, guint *out_n_fds, GError **error)
 {
-  CmsgBuffer u;
+  MpCmsgBuffer u;
   g_autoptr(GArray) got = g_array_new (FALSE, FALSE, sizeof (int));
   guint8 count = 0;
   struct iovec iov = { &count, 1 };
@@ -1408,8 +1383,7 @@ mp_reduction_recvfds (MpConnection *conn, guint n_fds, guint *out_n_fds, GError 
     }
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
+  _mp_cmsg_prepare_receive (&msg, &u);
   do
     n = recvmsg (conn->fd, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
@@ -1420,9 +1394,7 @@ mp_reduction_recvfds (MpConnection *conn, guint n_fds, guint *out_n_fds, GError 
                    g_strerror (errsv));
       return NULL;
     }
-  for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      g_array_append_vals (got, CMSG_DATA (c), (c->cmsg_len - CMSG_LEN (0)) / sizeof (int));
+  _mp_cmsg_foreach_fd (&msg, append_to_array, got);
   if (n == 0 && got->len == 0)
     {
       g_set_error_literal (error, MP_ERROR, MP_ERROR_EOF,

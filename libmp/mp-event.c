@@ -3,9 +3,16 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * NOTES:
- * The flag is the futex word. set() stores 1 and wakes everybody who counted themselves in
- * nwaiters; a waiter counts itself before the kernel re-checks the word, so a set() between
- * its check and its sleep makes the futex return at once instead of being lost.
+ * The flag is the futex word's neighbour: `word` holds the flag and waiters sleep on
+ * `generation`, which every set() bumps. Sleeping on the flag itself would lose a set()
+ * followed at once by clear(): the waiter would wake, find 0 again and sleep on, and with no
+ * timeout never return. A waiter reads the generation before the flag, so a set() it did not
+ * see in the flag changes the generation before the kernel compares it, or finds the waiter
+ * counted in nwaiters and wakes it (all of it sequentially consistent).
+ *
+ * wait() therefore returns TRUE when the flag was set when it looked, or got set while it
+ * waited, even if it was cleared again since: threading.Event's "set, either before the wait
+ * call or after the wait starts".
  */
 
 #include "config.h"
@@ -68,9 +75,9 @@ mp_event_set (MpEvent *self)
   g_return_if_fail (self != NULL);
   st = self->sync.st;
   __atomic_store_n (&st->word, 1, __ATOMIC_SEQ_CST);
-  __atomic_add_fetch (&st->generation, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch (&st->generation, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n (&st->nwaiters, __ATOMIC_SEQ_CST) > 0)
-    _mp_futex_wake (&st->word, G_MAXINT);
+    _mp_futex_wake (&st->generation, G_MAXINT);
 }
 
 void
@@ -83,36 +90,54 @@ mp_event_clear (MpEvent *self)
 /**
  * mp_event_wait:
  * @self: an event
- * @timeout_us: how long to wait; %MP_TIMEOUT_INFINITE for ever
+ * @timeout_us: how long to wait; 0 to look without waiting, %MP_TIMEOUT_INFINITE for ever
  *
- * Returns: the flag when the wait ended: %TRUE if it was set, %FALSE on timeout
+ * Returns: the flag: %TRUE if it was set when the wait began or got set during the wait
+ *   (even if cleared again since), %FALSE on timeout
  */
 gboolean
 mp_event_wait (MpEvent *self, gint64 timeout_us)
 {
   MpSyncStats *st;
+  gboolean set = FALSE;
   gint64 deadline;
   guint64 t0;
+  uint32_t gen;
 
   g_return_val_if_fail (self != NULL, FALSE);
   st = self->sync.st;
 
+  __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
   if (__atomic_load_n (&st->word, __ATOMIC_ACQUIRE) != 0)
     return TRUE;
-  deadline = _mp_deadline_ns (timeout_us);
+  if (timeout_us == 0 || (timeout_us < 0 && timeout_us != MP_TIMEOUT_INFINITE))
+    return FALSE;
+
   t0 = _mp_monotonic_ns ();
+  deadline = _mp_deadline_ns (timeout_us);
   __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_SEQ_CST);
-  while (__atomic_load_n (&st->word, __ATOMIC_ACQUIRE) == 0)
+  _mp_arena_proc_set_blocked_on (self->sync.id);
+  gen = __atomic_load_n (&st->generation, __ATOMIC_SEQ_CST);
+  for (;;)
     {
-      gint64 left = _mp_remaining_ns (deadline);
+      gint64 left;
+
+      if (__atomic_load_n (&st->word, __ATOMIC_SEQ_CST) != 0 ||
+          __atomic_load_n (&st->generation, __ATOMIC_SEQ_CST) != gen)
+        {
+          set = TRUE;
+          break;
+        }
+      left = _mp_remaining_ns (deadline);
       if (left == 0)
         break;
-      (void) _mp_futex_wait (&st->word, 0, left);
+      (void) _mp_futex_wait (&st->generation, gen, left);
     }
+  _mp_arena_proc_set_blocked_on (0);
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_SEQ_CST);
-  __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
-  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0);
-  return __atomic_load_n (&st->word, __ATOMIC_ACQUIRE) != 0;
+  /* Stats only: an Event wait is not lock contention, so no MP_EVENT_LOCK_CONTENDED. */
+  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0, FALSE);
+  return set;
 }
 
 /**

@@ -39,6 +39,7 @@
 #include "mp-log-private.h"
 #include "mp-process-private.h"
 #include "mp-spawn-private.h"
+#include "mp-sync-private.h"
 #include "mp-trace-private.h"
 #include "mp-wire-private.h"
 
@@ -82,12 +83,14 @@ reap_dead_server_locked (void)
 {
   siginfo_t info = { 0 };
 
-  if (fs.pidfd >= 0)
+  if (fs.pid > 0)
     {
       kill (fs.pid, SIGKILL);
-      while (waitid (P_PIDFD, (id_t) fs.pidfd, &info, WEXITED) < 0 && errno == EINTR)
+      while ((fs.pidfd >= 0 ? waitid (P_PIDFD, (id_t) fs.pidfd, &info, WEXITED)
+                            : waitid (P_PID, (id_t) fs.pid, &info, WEXITED)) < 0 && errno == EINTR)
         ;
-      close (fs.pidfd);
+      if (fs.pidfd >= 0)
+        close (fs.pidfd);
     }
   if (fs.sock >= 0)
     close (fs.sock);
@@ -125,7 +128,7 @@ start_server_locked (GError **error)
                                        : g_variant_new_strv (NULL, 0));
   prep = g_variant_ref_sink (g_variant_dict_end (&d));
 
-  if (!_mp_spawn_exec (MP_FORKSERVER_MARKER, &fs, error))
+  if (!_mp_spawn_exec (MP_FORKSERVER_MARKER, -1, &fs, error))
     {
       _mp_arena_proc_abandon (fs_slot);
       fs_slot = -1;
@@ -149,7 +152,8 @@ start_server_locked (GError **error)
 static gboolean
 ensure_server_locked (GError **error)
 {
-  if (fs.sock >= 0 && !_mp_fd_wait_readable (fs.pidfd, 0))
+  if (fs.sock >= 0 && (fs.pidfd >= 0 ? !_mp_fd_wait_readable (fs.pidfd, 0)
+                                      : !_mp_pid_is_dead (fs.pid)))
     return TRUE;
   if (fs.sock >= 0)
     {
@@ -188,6 +192,11 @@ request_fork_locked (int child_sock, int status_w, pid_t *pid, int *pidfd, GErro
       return FALSE;
     }
   *pid = child_pid;
+  if (h < 0)
+    {
+      *pidfd = -1;   /* the server has no pidfds either */
+      return TRUE;
+    }
   *pidfd = g_unix_fd_list_get (reply_fds, h, error);
   return *pidfd >= 0;
 }
@@ -237,7 +246,8 @@ _mp_start_forkserver (MpProcess *self, GError **error)
         {
           /* The server died between our check and the request: replace it once. */
           if (attempt == 0 && (g_error_matches (local_error, MP_ERROR, MP_ERROR_EOF) ||
-                               _mp_fd_wait_readable (fs.pidfd, 0)))
+                               (fs.pidfd >= 0 ? _mp_fd_wait_readable (fs.pidfd, 0)
+                                              : _mp_pid_is_dead (fs.pid))))
             {
               _mp_subwarning ("the forkserver (pid %d) is gone (%s); starting a new one",
                               fs.pid, local_error->message);
@@ -356,9 +366,11 @@ server_handle_request (Server *server)
   if (pid > 0)
     {
       pidfd = _mp_pidfd_open (pid);
-      h = g_unix_fd_list_append (reply_fds, pidfd, NULL);
       if (pidfd >= 0)
-        close (pidfd);
+        {
+          h = g_unix_fd_list_append (reply_fds, pidfd, NULL);
+          close (pidfd);
+        }
       g_hash_table_insert (server->status_fds, GINT_TO_POINTER (pid), GINT_TO_POINTER (status_w));
     }
   else

@@ -3,20 +3,31 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * NOTES:
- * The lock word (MpSyncStats.word) follows the classic three-state futex mutex: 0 free,
- * 1 held, 2 held and maybe waited for. Acquiring uncontended is one CAS plus plain stores of
- * the holder and the acquisition count (only the holder writes those, and the next holder
- * reads them after its acquiring CAS): no syscall, no clock read.
+ * The lock word (MpSyncStats.word) holds the holder's thread id (gettid(), unique across the
+ * processes of a pid namespace), plus WAITERS when somebody may sleep on it; 0 is free. This
+ * is the robust-futex layout: the holder is part of the state the CAS changes, so
+ *  - the holder is never unknown: no window between taking the lock and recording who has it,
+ *    for a kill to fall into or a contention event to miss;
+ *  - a dead holder is taken over by one CAS of the word from the value naming it to our own,
+ *    which fails if anybody released or took over first;
+ *  - an RLock's owner (process and thread) is the word itself.
+ * holder_pid/holder_tid in the stats are written after the CAS for monitors and repr only.
+ * Acquiring uncontended is one CAS plus plain stores of those and of the acquisition count
+ * (only the holder writes them): no syscall, no clock read.
  *
- * Order of the holder fields and the word: release clears holder_pid before the CAS that frees
- * the word, and acquire writes holder_pid after the CAS that takes it. So a holder_pid that
- * names a dead process means that process died holding the lock — never a stale value.
+ * Contended: an acquirer first polls the word for up to about 10 µs with exponential backoff
+ * (_mp_sync_spin_count, adaptive: less on a busy machine) without setting WAITERS, then sets WAITERS and sleeps on the futex.
+ * Spinning wins because a futex sleep and wake-up costs tens of µs (more in a VM) while
+ * critical sections are short, and a release that finds no WAITERS makes no syscall. The
+ * backoff keeps a spinner from stealing the cache line from a holder that is about to take the
+ * lock again: polling at every pause halved the two-process throughput.
  *
- * A dead holder: a blocked acquirer wakes every RECHECK_NS to look at the holder. If it is
- * gone (no such process, or a zombie), the waiters race for holder_pid with a CAS from the dead
- * pid to their own; the winner owns the lock (the word stays taken) and gets
- * MP_ERROR_OWNER_DIED, as a robust pthread mutex returns EOWNERDEAD. A Lock (not an RLock) may
- * be released by anyone, so the check is only a fallback: whoever releases first wins.
+ * A dead holder: a blocked acquirer wakes every RECHECK_NS to look at the holder. If that
+ * thread is gone (no such task, or a zombie: a killed process not reaped yet), it takes the
+ * word over; the winner owns the lock and gets MP_ERROR_OWNER_DIED, as a robust pthread mutex
+ * returns EOWNERDEAD. A try-acquire does the same check, at most every TRY_RECHECK_NS per
+ * handle. Since the id is a thread's, a lock whose holding thread exited while its process
+ * lives on is recovered too.
  */
 
 #include "config.h"
@@ -30,7 +41,14 @@
 #include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
+#define WAITERS 0x80000000u
+#define TID_MASK 0x7fffffffu      /* pid_max is at most 2^22 */
+
+/* How often a blocked acquirer looks whether the holder is still alive. */
 #define RECHECK_NS (G_GINT64_CONSTANT (200) * 1000 * 1000)
+#define TRY_RECHECK_NS (G_GUINT64_CONSTANT (50) * 1000 * 1000)
+/* The longest pause between two polls of a spinning acquirer, in pauses. */
+#define SPIN_BACKOFF_MAX 32
 
 struct _MpLock
 {
@@ -43,93 +61,195 @@ struct _MpRLock
 };
 
 static inline void
-set_holder (MpSyncStats *st)
+set_holder (MpSyncStats *st, const MpSyncSelf *me)
 {
-  __atomic_store_n (&st->holder_pid, _mp_sync_self_pid (), __ATOMIC_RELAXED);
-  __atomic_store_n (&st->holder_tid, _mp_sync_self_tid (), __ATOMIC_RELAXED);
+  __atomic_store_n (&st->holder_pid, me->pid, __ATOMIC_RELAXED);
+  __atomic_store_n (&st->holder_tid, me->tid, __ATOMIC_RELAXED);
   __atomic_store_n (&st->acquisitions,
                     __atomic_load_n (&st->acquisitions, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
+/* The pid for events and messages of a holder known by its word value: the stats' holder_pid
+ * when it is that thread's, else the thread id (the same number for a main thread). */
+static pid_t
+holder_pid_of (MpSyncStats *st, uint32_t c)
+{
+  pid_t tid = (pid_t) (c & TID_MASK);
+
+  if (tid != 0 && __atomic_load_n (&st->holder_tid, __ATOMIC_RELAXED) == tid)
+    {
+      pid_t pid = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED);
+      if (pid != 0)
+        return pid;
+    }
+  return tid;
+}
+
+/* Takes the lock over from a dead holder: *c is the word as last seen. */
 static gboolean
-acquire_slow (MpSync *sync, gint64 timeout_us, GError **error)
+take_from_dead_holder (MpSyncStats *st, const MpSyncSelf *me, uint32_t *c, pid_t *holder)
+{
+  pid_t tid = (pid_t) (*c & TID_MASK);
+  pid_t pid;
+
+  if (tid == 0 || tid == me->tid || !_mp_pid_is_dead (tid))
+    return FALSE;
+  pid = holder_pid_of (st, *c);
+  if (!__atomic_compare_exchange_n (&st->word, c, (uint32_t) me->tid | (*c & WAITERS), FALSE,
+                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return FALSE;
+  *holder = pid;
+  return TRUE;
+}
+
+static gboolean
+owner_died (MpSync *sync, pid_t holder, GError **error)
+{
+  __atomic_add_fetch (&sync->st->owner_died, 1, __ATOMIC_RELAXED);
+  _mp_trace (MP_TRACE_LIFECYCLE, MP_EVENT_LOCK_OWNER_DIED, sync->id, holder, 0);
+  _mp_subwarning ("lock %" G_GUINT64_FORMAT ": its holder (pid %d) died; recovered",
+                  sync->id, holder);
+  g_set_error (error, MP_ERROR, MP_ERROR_OWNER_DIED,
+               "The previous holder of the lock (pid %d) died holding it; the lock is now "
+               "held by this thread, but what it protects may be inconsistent", holder);
+  return FALSE;
+}
+
+/* A try (timeout 0) does not block, but it does recover a lock from a dead holder, or a
+ * polling loop would never get it. Rate-limited per handle: the check costs a few syscalls,
+ * and a try on a busy lock should stay cheap. */
+static gboolean
+try_slow (MpSync *sync, const MpSyncSelf *me, uint32_t c, GError **error)
+{
+  guint64 now = _mp_monotonic_ns ();
+  guint64 last = __atomic_load_n (&sync->last_dead_check_ns, __ATOMIC_RELAXED);
+  pid_t holder = 0;
+
+  if ((last == 0 || now - last >= TRY_RECHECK_NS) &&
+      __atomic_compare_exchange_n (&sync->last_dead_check_ns, &last, now, FALSE,
+                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+      take_from_dead_holder (sync->st, me, &c, &holder))
+    {
+      set_holder (sync->st, me);
+      return owner_died (sync, holder, error);
+    }
+  g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "The lock is held");
+  return FALSE;
+}
+
+/* c: the word the fast path's CAS found. */
+static gboolean
+acquire_slow (MpSync *sync, gint64 timeout_us, uint32_t c, GError **error)
 {
   MpSyncStats *st = sync->st;
-  gint64 deadline = _mp_deadline_ns (timeout_us);
-  guint64 t0 = _mp_monotonic_ns ();
-  pid_t holder = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED);
-  gboolean owner_died = FALSE;
-  uint32_t c;
+  const MpSyncSelf *me = _mp_sync_self_ids ();
+  uint32_t self = (uint32_t) me->tid;
+  gint64 deadline;
+  guint64 t0;
+  pid_t holder;
+  gboolean died = FALSE;
+  int spins;
 
+  if (timeout_us < 0 && timeout_us != MP_TIMEOUT_INFINITE)
+    timeout_us = 0;
   if (timeout_us == 0)
-    {
-      g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "The lock is held");
-      return FALSE;
-    }
+    return try_slow (sync, me, c, error);
 
-  __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
-  c = __atomic_exchange_n (&st->word, 2, __ATOMIC_ACQUIRE);
-  while (c != 0)
+  t0 = _mp_monotonic_ns ();
+  deadline = _mp_deadline_ns (timeout_us);
+  holder = holder_pid_of (st, c);
+
+  spins = _mp_sync_spin_count ();
+  for (int i = 0, pause = 1; i < spins; i += pause, pause = MIN (pause * 2, SPIN_BACKOFF_MAX))
     {
-      gint64 left = _mp_remaining_ns (deadline);
+      for (int j = 0; j < pause; j++)
+        _mp_cpu_relax ();
+      c = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
+      if (c == 0)
+        {
+          if (__atomic_compare_exchange_n (&st->word, &c, self, FALSE, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED))
+            {
+              _mp_sync_spin_result (TRUE);
+              goto acquired;
+            }
+        }
+      else
+        holder = holder_pid_of (st, c);
+    }
+  if (spins > 0)
+    _mp_sync_spin_result (FALSE);
+
+  /* Sleep. Once we have slept we take the lock with WAITERS set, as others may still sleep:
+   * at worst the release makes one needless wake-up call. Monitors see what we wait for
+   * (the wait-for graph, deadlock cycles) in our process-table slot. */
+  __atomic_add_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  _mp_arena_proc_set_blocked_on (sync->id);
+  c = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
+  for (;;)
+    {
+      gint64 left;
       int r;
 
+      if (c == 0)
+        {
+          if (__atomic_compare_exchange_n (&st->word, &c, self | WAITERS, FALSE,
+                                           __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            break;
+          continue;
+        }
+      holder = holder_pid_of (st, c);
+      if (!(c & WAITERS) &&
+          !__atomic_compare_exchange_n (&st->word, &c, c | WAITERS, FALSE, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        continue;
+      c |= WAITERS;
+      left = _mp_remaining_ns (deadline);
       if (left == 0)
         {
+          if (take_from_dead_holder (st, me, &c, &holder))
+            {
+              died = TRUE;
+              break;
+            }
           __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+          _mp_arena_proc_set_blocked_on (0);
           g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "Timed out waiting for the lock");
           return FALSE;
         }
-      r = _mp_futex_wait (&st->word, 2, left < 0 ? RECHECK_NS : MIN (left, RECHECK_NS));
-      if (r == ETIMEDOUT)
+      r = _mp_futex_wait (&st->word, c, left < 0 ? RECHECK_NS : MIN (left, RECHECK_NS));
+      if (r == ETIMEDOUT && take_from_dead_holder (st, me, &c, &holder))
         {
-          pid_t h = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED);
-
-          if (h != 0 && _mp_pid_is_dead (h) &&
-              __atomic_compare_exchange_n (&st->holder_pid, &h, _mp_sync_self_pid (), FALSE,
-                                           __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-            {
-              /* The word is still taken in the dead holder's name: it is ours now. */
-              holder = h;
-              owner_died = TRUE;
-              __atomic_store_n (&st->word, 2, __ATOMIC_RELAXED);
-              break;
-            }
+          died = TRUE;
+          break;
         }
-      c = __atomic_exchange_n (&st->word, 2, __ATOMIC_ACQUIRE);
+      c = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
     }
   __atomic_sub_fetch (&st->nwaiters, 1, __ATOMIC_RELAXED);
+  _mp_arena_proc_set_blocked_on (0);
 
-  set_holder (st);
-  _mp_sync_record_wait (sync, _mp_monotonic_ns () - t0, holder);
-
-  if (owner_died)
-    {
-      __atomic_add_fetch (&st->owner_died, 1, __ATOMIC_RELAXED);
-      _mp_trace (MP_TRACE_LIFECYCLE, MP_EVENT_LOCK_OWNER_DIED, sync->id, holder, 0);
-      _mp_subwarning ("lock %" G_GUINT64_FORMAT ": its holder (pid %d) died; recovered",
-                      sync->id, holder);
-      g_set_error (error, MP_ERROR, MP_ERROR_OWNER_DIED,
-                   "The previous holder of the lock (pid %d) died holding it; the lock is now "
-                   "held by this thread, but what it protects may be inconsistent", holder);
-      return FALSE;
-    }
+acquired:
+  set_holder (st, me);
+  _mp_sync_record_wait (sync, _mp_monotonic_ns () - t0, holder, TRUE);
+  if (died)
+    return owner_died (sync, holder, error);
   return TRUE;
 }
 
 static inline gboolean
 word_acquire (MpSync *sync, gint64 timeout_us, GError **error)
 {
+  const MpSyncSelf *me = _mp_sync_self_ids ();
   uint32_t c = 0;
 
-  if (G_LIKELY (__atomic_compare_exchange_n (&sync->st->word, &c, 1, FALSE, __ATOMIC_ACQUIRE,
-                                             __ATOMIC_RELAXED)))
+  if (G_LIKELY (__atomic_compare_exchange_n (&sync->st->word, &c, (uint32_t) me->tid, FALSE,
+                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
     {
-      set_holder (sync->st);
+      set_holder (sync->st, me);
       _mp_trace (MP_TRACE_VERBOSE, MP_EVENT_LOCK_ACQUIRED, sync->id, 0, 0);
       return TRUE;
     }
-  return acquire_slow (sync, timeout_us, error);
+  return acquire_slow (sync, timeout_us, c, error);
 }
 
 static gboolean
@@ -151,7 +271,7 @@ word_release (MpSync *sync, GError **error)
     }
   while (!__atomic_compare_exchange_n (&st->word, &c, 0, TRUE, __ATOMIC_RELEASE,
                                        __ATOMIC_RELAXED));
-  if (c == 2)
+  if (c & WAITERS)
     _mp_futex_wake (&st->word, 1);
   _mp_trace (MP_TRACE_VERBOSE, MP_EVENT_LOCK_RELEASED, sync->id, 0, 0);
   return TRUE;
@@ -162,18 +282,22 @@ word_release (MpSync *sync, GError **error)
 static char *
 owner_string (MpSyncStats *st)
 {
-  pid_t pid = __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED);
-  pid_t tid = __atomic_load_n (&st->holder_tid, __ATOMIC_RELAXED);
+  uint32_t c = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
+  pid_t tid = (pid_t) (c & TID_MASK);
+  const MpSyncSelf *me;
 
-  if (__atomic_load_n (&st->word, __ATOMIC_RELAXED) == 0 || pid == 0)
+  if (tid == 0)
     return g_strdup ("None");
-  if (pid != _mp_sync_self_pid ())
-    return g_strdup ("SomeOtherProcess");
-  if (tid == pid)
-    return g_strdup (mp_process_get_name (mp_current_process ()));
-  if (tid == _mp_sync_self_tid ())
-    return g_strdup_printf ("%s|%d", mp_process_get_name (mp_current_process ()), tid);
-  return g_strdup ("SomeOtherThread");
+  me = _mp_sync_self_ids ();
+  if (tid == me->tid)
+    {
+      if (me->tid == me->pid)
+        return g_strdup (mp_process_get_name (mp_current_process ()));
+      return g_strdup_printf ("%s|%d", mp_process_get_name (mp_current_process ()), tid);
+    }
+  if (holder_pid_of (st, c) == me->pid)
+    return g_strdup ("SomeOtherThread");
+  return g_strdup ("SomeOtherProcess");
 }
 
 /* ---- Lock ------------------------------------------------------------------------------- */
@@ -235,7 +359,8 @@ mp_lock_unref (MpLock *self)
  *
  * Returns: %TRUE when the lock was taken. %FALSE with %MP_ERROR_TIMEOUT when it was not. %FALSE
  *   with %MP_ERROR_OWNER_DIED when the previous holder died holding it: the lock **is held by
- *   the caller** then, and must be released as usual.
+ *   the caller** then, and must be released as usual. A blocked acquirer notices a dead holder
+ *   within about 200 ms; a try (@timeout_us 0) notices it too.
  */
 gboolean
 mp_lock_acquire (MpLock *self, gint64 timeout_us, GError **error)
@@ -361,9 +486,15 @@ mp_rlock_unref (MpRLock *self)
 static inline gboolean
 owned_by_me (MpSyncStats *st)
 {
-  return __atomic_load_n (&st->word, __ATOMIC_RELAXED) != 0 &&
-         __atomic_load_n (&st->holder_pid, __ATOMIC_RELAXED) == _mp_sync_self_pid () &&
-         __atomic_load_n (&st->holder_tid, __ATOMIC_RELAXED) == _mp_sync_self_tid ();
+  return (__atomic_load_n (&st->word, __ATOMIC_RELAXED) & TID_MASK) ==
+         (uint32_t) _mp_sync_self_tid ();
+}
+
+/* For Condition: does the calling thread hold this Lock or RLock? */
+gboolean
+_mp_sync_lock_is_mine (MpSync *sync)
+{
+  return owned_by_me (sync->st);
 }
 
 /**

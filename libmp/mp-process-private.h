@@ -46,6 +46,7 @@ struct _MpProcess
   pid_t            parent_pid;
   int              pidfd;          /* -1 when unknown */
   int              status_fd;      /* forkserver: the pipe the server writes the status to */
+  int              sentinel_r;     /* without pidfds: a pipe the child holds open until exit */
   int              slot;           /* process table slot, -1 without one */
   gboolean         has_exitcode;
   int              exitcode;
@@ -68,7 +69,8 @@ GVariant   *_mp_process_build_prep (MpProcess    *self,
 G_GNUC_NORETURN
 void        _mp_bootstrap_child    (int sock);
 G_GNUC_NORETURN
-void        _mp_process_after_fork_child (MpProcess *self);
+void        _mp_process_after_fork_child (MpProcess *self,
+                                          int        sentinel_w);
 gboolean    _mp_process_setup_from_prep (GVariant     *prep,
                                          GUnixFDList  *fds,
                                          MpCallable  **target,
@@ -86,6 +88,7 @@ void        _mp_process_atexit      (void);
 
 /* fd helpers */
 int         _mp_pidfd_open          (pid_t pid);
+gboolean    _mp_pidfd_available     (void);
 int         _mp_pidfd_send_signal   (int pidfd,
                                      int sig);
 gboolean    _mp_fd_wait_readable    (int     fd,

@@ -9,6 +9,11 @@
  * sends us their pidfd (for signals) and writes the exit status into a pipe whose read end is
  * the sentinel.
  *
+ * Kernels before 5.3 have no pidfds, and neither does valgrind (which does not know the
+ * syscall): then the sentinel is a pipe whose write end the child holds until it exits,
+ * as in Python, reaping uses waitid(P_PID) and signals go by pid (safe: only the reaper
+ * sends them, before it reaps).
+ *
  * Every started child is kept (with a reference) in `children` until it is reaped, by join(),
  * is_alive(), active_children() or the exit handler; like Python, the exit handler terminates
  * daemonic children and then joins all of them. One mutex per process object serializes
@@ -36,6 +41,7 @@
 #include "mp-init.h"
 #include "mp-log-private.h"
 #include "mp-process-private.h"
+#include "mp-resource-tracker-private.h"
 #include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
@@ -51,6 +57,7 @@ static int child_counter;             /* for Process-N names, per process */
 static MpProcess *current_process;
 static MpProcess *parent_process;
 static int self_pidfd = -1;
+static int parent_sentinel_w = -1;    /* without pidfds: the end we hold for our parent */
 
 /* ---- small fd and syscall helpers ----------------------------------------------------------- */
 
@@ -58,6 +65,23 @@ int
 _mp_pidfd_open (pid_t pid)
 {
   return (int) syscall (SYS_pidfd_open, pid, 0);
+}
+
+gboolean
+_mp_pidfd_available (void)
+{
+  static int available = -1;
+
+  if (__atomic_load_n (&available, __ATOMIC_RELAXED) < 0)
+    {
+      /* LIBMP_NO_PIDFD=1 takes the fallback path where pidfds exist, so it can be tested. */
+      int fd = g_getenv ("LIBMP_NO_PIDFD") ? -1 : _mp_pidfd_open (getpid ());
+      int ok = fd >= 0 || (errno != ENOSYS && !g_getenv ("LIBMP_NO_PIDFD"));
+      if (fd >= 0)
+        close (fd);
+      __atomic_store_n (&available, ok, __ATOMIC_RELAXED);
+    }
+  return __atomic_load_n (&available, __ATOMIC_RELAXED);
 }
 
 int
@@ -147,6 +171,8 @@ mp_process_finalize (GObject *object)
     close (self->pidfd);
   if (self->status_fd >= 0)
     close (self->status_fd);
+  if (self->sentinel_r >= 0)
+    close (self->sentinel_r);
   g_clear_pointer (&self->target, mp_callable_unref);
   g_clear_pointer (&self->authkey, g_bytes_unref);
   g_free (self->identity);
@@ -168,7 +194,19 @@ mp_process_init (MpProcess *self)
   g_mutex_init (&self->mutex);
   self->pidfd = -1;
   self->status_fd = -1;
+  self->sentinel_r = -1;
   self->slot = -1;
+}
+
+/* The descriptor that becomes readable when the process has ended, -1 if there is none. */
+static int
+sentinel_of (MpProcess *self)
+{
+  if (self->status_fd >= 0)
+    return self->status_fd;
+  if (self->pidfd >= 0)
+    return self->pidfd;
+  return self->sentinel_r;
 }
 
 static char *
@@ -428,7 +466,7 @@ mp_process_get_sentinel (MpProcess *self, GError **error)
       fd = -1;
     }
   else
-    fd = self->status_fd >= 0 ? self->status_fd : self->pidfd;
+    fd = sentinel_of (self);
   g_mutex_unlock (&self->mutex);
   return fd;
 }
@@ -492,7 +530,8 @@ reap_locked (MpProcess *self)
       int r;
 
       do
-        r = waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED);
+        r = self->pidfd >= 0 ? waitid (P_PIDFD, (id_t) self->pidfd, &info, WEXITED)
+                             : waitid (P_PID, (id_t) self->pid, &info, WEXITED);
       while (r < 0 && errno == EINTR);
       if (r == 0)
         code = status_to_exitcode (&info);
@@ -551,9 +590,26 @@ mp_process_join (MpProcess *self, gint64 timeout_us, GError **error)
       g_mutex_unlock (&self->mutex);
       return TRUE;
     }
-  sentinel = self->status_fd >= 0 ? self->status_fd : self->pidfd;
+  sentinel = sentinel_of (self);
   g_mutex_unlock (&self->mutex);
 
+  if (sentinel < 0 && self->kind == MP_PROCESS_REMOTE && self->pid > 0)
+    {
+      /* A process known only by pid (no pidfds here): look at it now and then. */
+      gint64 deadline = timeout_us > 0 ? g_get_monotonic_time () + timeout_us : 0;
+      while (!_mp_pid_is_dead (self->pid))
+        {
+          if (timeout_us != MP_TIMEOUT_INFINITE && g_get_monotonic_time () >= deadline)
+            {
+              g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "%s (pid %d) is still running",
+                           self->name, self->pid);
+              return FALSE;
+            }
+          g_usleep (10 * 1000);
+        }
+      self->state = MP_PROCESS_STOPPED;
+      return TRUE;
+    }
   if (sentinel < 0 || !_mp_fd_wait_readable (sentinel, timeout_us))
     {
       if (sentinel < 0)
@@ -662,9 +718,11 @@ mp_process_is_alive (MpProcess *self)
       g_mutex_unlock (&self->mutex);
       return FALSE;
     }
-  sentinel = self->status_fd >= 0 ? self->status_fd : self->pidfd;
+  sentinel = sentinel_of (self);
   g_mutex_unlock (&self->mutex);
 
+  if (sentinel < 0 && self->kind == MP_PROCESS_REMOTE)
+    return !_mp_pid_is_dead (self->pid);
   if (sentinel >= 0 && _mp_fd_wait_readable (sentinel, 0))
     {
       if (self->kind != MP_PROCESS_CHILD || self->creator_pid == getpid ())
@@ -684,10 +742,13 @@ send_signal (MpProcess *self, int sig, GError **error)
     ret = FALSE;
   else if (self->kind == MP_PROCESS_SELF)
     raise (sig);
-  else if (self->state == MP_PROCESS_STARTED && !self->has_exitcode && self->pidfd >= 0)
+  else if (self->state == MP_PROCESS_STARTED && !self->has_exitcode &&
+           (self->pidfd >= 0 || self->pid > 0))
     {
-      /* ESRCH: it exited already (perhaps unreaped); Python treats that as a no-op too. */
-      if (_mp_pidfd_send_signal (self->pidfd, sig) < 0 && errno != ESRCH)
+      /* ESRCH: it exited already (perhaps unreaped); Python treats that as a no-op too.
+       * Without a pidfd, the pid is still ours: only we reap it, and we have not. */
+      int r = self->pidfd >= 0 ? _mp_pidfd_send_signal (self->pidfd, sig) : kill (self->pid, sig);
+      if (r < 0 && errno != ESRCH)
         {
           int errsv = errno;
           g_set_error (error, MP_ERROR, MP_ERROR_IO, "Cannot signal %s (pid %d): %s",
@@ -748,7 +809,9 @@ mp_process_close (MpProcess *self, GError **error)
     close (self->pidfd);
   if (self->status_fd >= 0)
     close (self->status_fd);
-  self->pidfd = self->status_fd = -1;
+  if (self->sentinel_r >= 0)
+    close (self->sentinel_r);
+  self->pidfd = self->status_fd = self->sentinel_r = -1;
   g_clear_pointer (&self->target, mp_callable_unref);
   self->state = MP_PROCESS_CLOSED;
   g_mutex_unlock (&self->mutex);
@@ -993,7 +1056,8 @@ stdin_to_devnull (void)
 /* Becomes `self` in a fresh child: `self` is the object the parent started (fork), or one
  * rebuilt from the start message (spawn, forkserver). */
 static void
-become (MpProcess *self, pid_t parent_pid, const char *parent_name, int parent_pidfd)
+become (MpProcess *self, pid_t parent_pid, const char *parent_name, int parent_pidfd,
+        int sentinel_w)
 {
   MpProcess *parent = g_object_new (MP_TYPE_PROCESS, NULL);
   GPtrArray *old_children;
@@ -1016,7 +1080,14 @@ become (MpProcess *self, pid_t parent_pid, const char *parent_name, int parent_p
   if (self->pidfd >= 0)
     self->pidfd = -1;   /* the parent's handle on us, not ours to use */
   self->status_fd = -1;
+  self->sentinel_r = -1;
   current_process = self;
+
+  /* Without pidfds our parent watches a pipe we hold; the one our parent held for its own
+   * parent (inherited by fork) must not keep that one waiting for us. */
+  if (parent_sentinel_w >= 0 && parent_sentinel_w != sentinel_w)
+    close (parent_sentinel_w);
+  parent_sentinel_w = sentinel_w;
 
   /* The parent's children are not ours; drop them without touching the processes. Our own
    * children are numbered from 1 again. */
@@ -1033,15 +1104,15 @@ become (MpProcess *self, pid_t parent_pid, const char *parent_name, int parent_p
 }
 
 void
-_mp_process_after_fork_child (MpProcess *self)
+_mp_process_after_fork_child (MpProcess *self, int sentinel_w)
 {
   MpProcess *parent = current_process;
   MpCallable *target = mp_callable_ref (self->target);
   /* The parent opened a pidfd on itself before forking; we inherited it. */
-  int parent_pidfd = dup (_mp_self_pidfd ());
+  int parent_pidfd = _mp_self_pidfd () >= 0 ? dup (_mp_self_pidfd ()) : -1;
 
   g_object_ref (self);
-  become (self, parent->pid, parent->name, parent_pidfd);
+  become (self, parent->pid, parent->name, parent_pidfd, sentinel_w);
   _mp_process_run_and_exit (target);
 }
 
@@ -1156,7 +1227,9 @@ _mp_process_build_prep (MpProcess *self, GUnixFDList *fds, GError **error)
   g_variant_dict_insert (&d, "log-level", "i", (gint32) mp_log_get_level ());
   g_variant_dict_insert (&d, "log-stderr", "b", _mp_log_get_to_stderr ());
   g_variant_dict_insert (&d, "executable", "s", mp_get_executable ());
+  g_variant_dict_insert (&d, "sentinel-fd", "i", (gint32) (_mp_pidfd_available () ? -1 : 4));
   g_variant_dict_insert_value (&d, "target", target);
+  _mp_resource_tracker_prep_insert (&d, fds);
   return g_variant_dict_end (&d);
 }
 
@@ -1178,7 +1251,7 @@ _mp_process_setup_from_prep (GVariant     *prep,
   g_autoptr(GVariant) authkey = NULL;
   g_autoptr(GVariant) serialized = NULL;
   const char *name, *parent_name, *executable;
-  gint32 slot, parent_pid, h_arena, h_parent, trace_level, log_level;
+  gint32 slot, parent_pid, h_arena, h_parent, trace_level, log_level, sentinel_fd;
   guint32 method;
   gboolean daemon, log_stderr;
   MpProcess *self;
@@ -1201,6 +1274,7 @@ _mp_process_setup_from_prep (GVariant     *prep,
       !g_variant_lookup (prep, "log-level", "i", &log_level) ||
       !g_variant_lookup (prep, "log-stderr", "b", &log_stderr) ||
       !g_variant_lookup (prep, "executable", "&s", &executable) ||
+      !g_variant_lookup (prep, "sentinel-fd", "i", &sentinel_fd) ||
       !(serialized = g_variant_lookup_value (prep, "target", NULL)))
     {
       g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION,
@@ -1239,8 +1313,9 @@ _mp_process_setup_from_prep (GVariant     *prep,
   self->method = method;
   self->slot = _mp_arena_self_slot == slot ? slot : -1;
 
+  _mp_resource_tracker_prep_adopt (prep, fds);
   *target = mp_callable_deserialize (serialized, fds, error);
-  become (self, parent_pid, parent_name, take_fd (fds, h_parent));
+  become (self, parent_pid, parent_name, take_fd (fds, h_parent), sentinel_fd);
   return *target != NULL;
 }
 
@@ -1264,15 +1339,17 @@ mp_process_serialize (MpProcess *self, GUnixFDList *fd_list, GError **error)
   g_return_val_if_fail (G_IS_UNIX_FD_LIST (fd_list), NULL);
 
   if (self->kind == MP_PROCESS_SELF)
-    index = g_unix_fd_list_append (fd_list, _mp_self_pidfd (), error);
-  else if (self->pidfd < 0)
+    index = _mp_self_pidfd () >= 0 ? g_unix_fd_list_append (fd_list, _mp_self_pidfd (), error) : -1;
+  else if (self->state == MP_PROCESS_INITIAL)
     {
       g_set_error (error, MP_ERROR, MP_ERROR_PROCESS, "process %s is not started", self->name);
       return NULL;
     }
+  else if (self->pidfd < 0)
+    index = -1;   /* no pidfds here: the receiver watches the pid */
   else
     index = g_unix_fd_list_append (fd_list, self->pidfd, error);
-  if (index < 0)
+  if (index < 0 && self->pidfd >= 0)
     return NULL;
   return g_variant_new ("(sih)", self->name, (gint32) self->pid, index);
 }
@@ -1301,7 +1378,7 @@ mp_process_deserialize (GVariant *serialized, GUnixFDList *fd_list, GError **err
     }
   g_variant_get (serialized, "(&sih)", &name, &pid, &handle);
   fd = take_fd (fd_list, handle);
-  if (fd < 0)
+  if (fd < 0 && handle != -1)
     {
       g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION,
                    "The process handle of %s came without its descriptor", name);

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mp-cmsg-private.h"
 #include "mp-error.h"
 #include "mp-log-private.h"
 #include "mp-queue.h"
@@ -363,28 +364,20 @@ static gboolean
 send_fds_locked (MpQueue *self, GUnixFDList *fds, GError **error)
 {
   int n = g_unix_fd_list_get_length (fds);
-  union { struct cmsghdr align; char buf[CMSG_SPACE (sizeof (int) * 250)]; } u;
+  MpCmsgBuffer u;
   char byte = 0;
   struct iovec iov = { &byte, 1 };
   struct msghdr msg = { 0 };
-  struct cmsghdr *c;
 
-  if (n > 250)
+  if (n > MP_CMSG_MAX_FDS)
     {
       g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION,
-                   "An item can carry at most 250 file descriptors");
+                   "An item can carry at most %d file descriptors", MP_CMSG_MAX_FDS);
       return FALSE;
     }
-  memset (&u, 0, sizeof u);
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = CMSG_SPACE (sizeof (int) * n);
-  c = CMSG_FIRSTHDR (&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (sizeof (int) * n);
-  memcpy (CMSG_DATA (c), g_unix_fd_list_peek_fds (fds, NULL), sizeof (int) * n);
+  _mp_cmsg_attach_fds (&msg, &u, g_unix_fd_list_peek_fds (fds, NULL), (guint) n);
   /* Never block with the mutex held: a full socket buffer is a full queue. */
   while (sendmsg (self->sock[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
     {
@@ -432,6 +425,19 @@ put_record (MpQueue     *self,
          h->capacity - (h->tail - h->head) < space_needed (h, record))
     {
       __atomic_add_fetch (&self->stats->blocked_puts, 1, __ATOMIC_RELAXED);
+      /* A consumer usually makes room within microseconds: watch for it before sleeping, so
+       * the consumer does not have to pay a wake-up syscall per item it takes. */
+      if (timeout_us != 0)
+        {
+          guint64 count = h->count;
+          queue_unlock (self);
+          for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) >= count; i++)
+            __builtin_ia32_pause ();
+          queue_lock (self);
+          if (!((h->maxsize > 0 && h->count >= (guint64) h->maxsize) ||
+                h->capacity - (h->tail - h->head) < space_needed (h, record)))
+            break;
+        }
       if (!wait_locked (self, &h->not_full, &h->put_waiters, deadline))
         {
           queue_unlock (self);
@@ -574,32 +580,21 @@ mp_queue_put_bytes (MpQueue *self, GBytes *bytes, gint64 timeout_us, GError **er
 static GUnixFDList *
 recv_fds_locked (MpQueue *self, guint n_fds, GError **error)
 {
-  union { struct cmsghdr align; char buf[CMSG_SPACE (sizeof (int) * 250)]; } u;
+  MpCmsgBuffer u;
   char byte;
   struct iovec iov = { &byte, 1 };
   struct msghdr msg = { 0 };
-  struct cmsghdr *c;
   GUnixFDList *fds = g_unix_fd_list_new ();
   ssize_t r;
 
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
+  _mp_cmsg_prepare_receive (&msg, &u);
   do
     r = recvmsg (self->sock[1], &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   while (r < 0 && errno == EINTR);
-  for (c = r >= 0 ? CMSG_FIRSTHDR (&msg) : NULL; c != NULL; c = CMSG_NXTHDR (&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      {
-        int n = (int) ((c->cmsg_len - CMSG_LEN (0)) / sizeof (int));
-        int *received = (int *) CMSG_DATA (c);
-        for (int i = 0; i < n; i++)
-          {
-            (void) g_unix_fd_list_append (fds, received[i], NULL);
-            close (received[i]);
-          }
-      }
+  if (r >= 0)
+    _mp_cmsg_foreach_fd (&msg, _mp_cmsg_append_to_fd_list, fds);
   if (r < 0 || (guint) g_unix_fd_list_get_length (fds) != n_fds)
     {
       g_set_error (error, MP_ERROR, MP_ERROR_IO,

@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * NOTES:
- * The value is the futex word itself (MpSyncStats.word); `limit` is the bound (0 = none).
+ * The value is the futex word itself (MpSyncStats.word); `limit` is the bound of a
+ * BoundedSemaphore (the kind says whether there is one: a bound of 0 is valid).
  * Waiters count themselves in nwaiters before sleeping so a release knows whether a wake
  * syscall is needed (see _mp_word_sem_acquire for the ordering argument).
  */
@@ -98,6 +99,7 @@ mp_semaphore_acquire (MpSemaphore *self, gint64 timeout_us, GError **error)
   MpSyncStats *st;
   uint32_t v;
   guint64 t0;
+  gboolean acquired;
 
   g_return_val_if_fail (self != NULL, FALSE);
   st = self->sync.st;
@@ -112,19 +114,22 @@ mp_semaphore_acquire (MpSemaphore *self, gint64 timeout_us, GError **error)
         return TRUE;
       }
 
-  if (timeout_us == 0)
+  if (timeout_us == 0 || (timeout_us < 0 && timeout_us != MP_TIMEOUT_INFINITE))
     {
       g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "The semaphore is at zero");
       return FALSE;
     }
   t0 = _mp_monotonic_ns ();
-  if (!_mp_word_sem_acquire (&st->word, &st->nwaiters, _mp_deadline_ns (timeout_us)))
+  _mp_arena_proc_set_blocked_on (self->sync.id);
+  acquired = _mp_word_sem_acquire (&st->word, &st->nwaiters, _mp_deadline_ns (timeout_us));
+  _mp_arena_proc_set_blocked_on (0);
+  if (!acquired)
     {
       g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "Timed out waiting for the semaphore");
       return FALSE;
     }
   __atomic_add_fetch (&st->acquisitions, 1, __ATOMIC_RELAXED);
-  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0);
+  _mp_sync_record_wait (&self->sync, _mp_monotonic_ns () - t0, 0, TRUE);
   return TRUE;
 }
 
@@ -142,7 +147,9 @@ mp_semaphore_release (MpSemaphore *self, GError **error)
   g_return_val_if_fail (self != NULL, FALSE);
   st = self->sync.st;
 
-  if (st->limit > 0)
+  /* The kind, not the limit, says bounded: BoundedSemaphore(0) has limit 0 and must refuse
+   * every release. */
+  if (self->sync.kind == MP_OBJECT_BOUNDED_SEMAPHORE)
     {
       uint32_t v = __atomic_load_n (&st->word, __ATOMIC_RELAXED);
       do

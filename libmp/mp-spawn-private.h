@@ -25,10 +25,10 @@ typedef struct
 } MpSpawned;
 
 gboolean _mp_spawn_exec        (const char  *marker,
+                                int          sentinel_w,
                                 MpSpawned   *out,
                                 GError     **error);
 void     _mp_spawn_abort       (MpSpawned   *spawned);
-void     _mp_fd_mark_all_cloexec_from (int   lowfd);
 
 char   **_mp_get_forkserver_preload (void);
 G_GNUC_NORETURN

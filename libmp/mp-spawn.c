@@ -7,13 +7,13 @@
  * after start is still the same build), with argv {argv0, "--libmp-spawn"} and one descriptor,
  * a socket at fd 3 (announced in LIBMP_CHILD_FD). Everything else the child needs — arena,
  * parent pidfd, the target and its descriptors — comes as one message on that socket, so the
- * child inherits nothing it was not given: all other descriptors are marked close-on-exec in
- * the child before exec.
+ * child inherits nothing it was not given: every other descriptor is closed in the child
+ * before exec.
  *
- * Between fork() and execve() only async-signal-safe calls run (dup2, syscall, fcntl,
- * pthread_sigmask, execve, write, _exit): the parent may have other threads holding locks. argv
- * and envp are built before fork. An exec failure is reported through a close-on-exec pipe:
- * the child writes errno and exits 127; EOF on the pipe means exec succeeded.
+ * The child is made with posix_spawn(): glibc runs only async-signal-safe steps between its
+ * clone and the exec (the parent may have threads holding locks), shares the parent's memory
+ * until the exec instead of copying its page tables, and returns an exec failure to the
+ * caller. argv and envp are built before.
  */
 
 #include "config.h"
@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,48 +36,8 @@
 #include "mp-spawn-private.h"
 #include "mp-wire-private.h"
 
-#ifndef CLOSE_RANGE_CLOEXEC
-# define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 extern char **environ;
-
-/* Async-signal-safe. */
-void
-_mp_fd_mark_all_cloexec_from (int lowfd)
-{
-  if (syscall (SYS_close_range, (unsigned) lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-    return;
-  /* Kernels before 5.11: walk a generous range. */
-  for (int fd = lowfd; fd < 65536; fd++)
-    {
-      int flags = fcntl (fd, F_GETFD);
-      if (flags >= 0 && !(flags & FD_CLOEXEC))
-        fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-}
-
-G_GNUC_NORETURN static void
-exec_child (int sock_fd, int err_fd, const char *exe, char **argv, char **envp)
-{
-  sigset_t none;
-  int errsv;
-
-  sigemptyset (&none);
-  pthread_sigmask (SIG_SETMASK, &none, NULL);
-
-  /* dup2 clears close-on-exec on the copy: fd 3 is the one descriptor the child keeps. */
-  if (dup2 (sock_fd, MP_CHILD_FD) < 0)
-    goto fail;
-  _mp_fd_mark_all_cloexec_from (MP_CHILD_FD + 1);
-  execve (exe, argv, envp);
-
-fail:
-  errsv = errno;
-  if (write (err_fd, &errsv, sizeof errsv) < 0)
-    { /* the parent will see EOF and a 127 exit */ }
-  _exit (127);
-}
 
 static int
 move_high (int fd)
@@ -87,19 +48,44 @@ move_high (int fd)
   return high;
 }
 
+/* The program to exec: what /proc/self/exe names, resolved once. Going by the path rather
+ * than exec'ing the magic link itself lets tools that interpose on exec (valgrind
+ * --trace-children) follow the child. A program deleted since it started only has the link. */
+static const char *
+self_executable (void)
+{
+  static char *path;
+
+  if (g_once_init_enter (&path))
+    {
+      char *resolved = g_file_read_link ("/proc/self/exe", NULL);
+      if (resolved == NULL || g_str_has_suffix (resolved, " (deleted)") ||
+          access (resolved, X_OK) != 0)
+        {
+          g_free (resolved);
+          resolved = g_strdup ("/proc/self/exe");
+        }
+      g_once_init_leave (&path, resolved);
+    }
+  return path;
+}
+
 gboolean
-_mp_spawn_exec (const char *marker, MpSpawned *out, GError **error)
+_mp_spawn_exec (const char *marker, int sentinel_w, MpSpawned *out, GError **error)
 {
   const char *exe = mp_get_executable ();
   const char *argv[3] = { _mp_get_argv0 (), marker, NULL };
   g_autoptr(GPtrArray) envp = g_ptr_array_new ();
   char env_fd[] = MP_CHILD_FD_ENV "=3";
-  int sv[2], errpipe[2];
-  int errsv, n;
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  sigset_t none;
+  int sv[2];
+  int r;
   pid_t pid;
 
   if (exe[0] == 0)
-    exe = "/proc/self/exe";
+    exe = self_executable ();
 
   for (char **e = environ; e && *e; e++)
     if (!g_str_has_prefix (*e, MP_CHILD_FD_ENV "="))
@@ -109,69 +95,59 @@ _mp_spawn_exec (const char *marker, MpSpawned *out, GError **error)
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     {
-      errsv = errno;
+      int errsv = errno;
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "socketpair() failed: %s", g_strerror (errsv));
       return FALSE;
     }
-  if (pipe2 (errpipe, O_CLOEXEC) < 0)
-    {
-      errsv = errno;
-      close (sv[0]);
-      close (sv[1]);
-      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pipe() failed: %s", g_strerror (errsv));
-      return FALSE;
-    }
-  /* Keep the child's ends clear of 0–3 so dup2 onto 3 cannot clobber them. */
+  /* Keep the child's ends clear of 0–4 so the dup2s onto 3 and 4 cannot clobber them. */
   sv[1] = move_high (sv[1]);
-  errpipe[1] = move_high (errpipe[1]);
-  if (sv[1] < 0 || errpipe[1] < 0)
+  if (sentinel_w >= 0)
+    sentinel_w = fcntl (sentinel_w, F_DUPFD_CLOEXEC, 10);
+  if (sv[1] < 0)
     {
-      errsv = errno;
+      int errsv = errno;
       close (sv[0]);
-      close (errpipe[0]);
-      if (sv[1] >= 0) close (sv[1]);
-      if (errpipe[1] >= 0) close (errpipe[1]);
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "fcntl() failed: %s", g_strerror (errsv));
       return FALSE;
     }
 
+  /* posix_spawn() runs the child on the parent's memory until exec (no page-table copy, so
+   * a big parent spawns as fast as a small one), runs only async-signal-safe steps there, and
+   * reports an exec failure as its return value. The child keeps fd 3 (and 4) and nothing
+   * else, and starts with no signal blocked. */
+  posix_spawn_file_actions_init (&actions);
+  posix_spawn_file_actions_adddup2 (&actions, sv[1], MP_CHILD_FD);
+  if (sentinel_w >= 0)
+    posix_spawn_file_actions_adddup2 (&actions, sentinel_w, MP_CHILD_FD + 1);
+  posix_spawn_file_actions_addclosefrom_np (&actions, sentinel_w >= 0 ? MP_CHILD_FD + 2
+                                                                      : MP_CHILD_FD + 1);
+  posix_spawnattr_init (&attr);
+  sigemptyset (&none);
+  posix_spawnattr_setsigmask (&attr, &none);
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK);
+
   fflush (stdout);
   fflush (stderr);
-  pid = fork ();
-  if (pid == 0)
-    exec_child (sv[1], errpipe[1], exe, (char **) argv, (char **) envp->pdata);
-
-  errsv = errno;
+  r = posix_spawn (&pid, exe, &actions, &attr, (char **) argv, (char **) envp->pdata);
+  posix_spawn_file_actions_destroy (&actions);
+  posix_spawnattr_destroy (&attr);
   close (sv[1]);
-  close (errpipe[1]);
-  if (pid < 0)
+  if (sentinel_w >= 0)
+    close (sentinel_w);
+  if (r != 0)
     {
       close (sv[0]);
-      close (errpipe[0]);
-      g_set_error (error, MP_ERROR, MP_ERROR_IO, "fork() failed: %s", g_strerror (errsv));
-      return FALSE;
-    }
-
-  do
-    n = (int) read (errpipe[0], &errsv, sizeof errsv);
-  while (n < 0 && errno == EINTR);
-  close (errpipe[0]);
-  if (n == sizeof errsv)
-    {
-      close (sv[0]);
-      while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-        ;
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "Failed to execute child process “%s”: %s",
-                   exe, g_strerror (errsv));
+                   exe, g_strerror (r));
       return FALSE;
     }
 
   out->pid = pid;
   out->sock = sv[0];
-  out->pidfd = _mp_pidfd_open (pid);
-  if (out->pidfd < 0)
+  out->pidfd = _mp_pidfd_available () ? _mp_pidfd_open (pid) : -1;
+  if (out->pidfd < 0 && _mp_pidfd_available ())
     {
-      errsv = errno;
+      int errsv = errno;
       _mp_spawn_abort (out);
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "pidfd_open() failed: %s", g_strerror (errsv));
       return FALSE;
@@ -198,6 +174,8 @@ _mp_start_spawn (MpProcess *self, GError **error)
 {
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
   g_autoptr(GVariant) prep = NULL;
+  int sentinel[2] = { -1, -1 };
+  gboolean ok;
   MpSpawned sp;
 
   /* Serialize first: an unsendable target fails before any process exists. */
@@ -206,16 +184,39 @@ _mp_start_spawn (MpProcess *self, GError **error)
     return FALSE;
   g_variant_ref_sink (prep);
 
-  if (!_mp_spawn_exec (MP_SPAWN_MARKER, &sp, error))
-    return FALSE;
-  if (!_mp_wire_send (sp.sock, prep, fds, error))
+  if (!_mp_pidfd_available () && pipe2 (sentinel, O_CLOEXEC) < 0)
     {
-      _mp_spawn_abort (&sp);
+      int errsv = errno;
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pipe() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  ok = _mp_spawn_exec (MP_SPAWN_MARKER, sentinel[1], &sp, error);
+  if (sentinel[1] >= 0)
+    close (sentinel[1]);
+  if (ok)
+    {
+      g_autoptr(GError) send_error = NULL;
+
+      /* A child that already exited (it crashed, or its main() forgot mp_init()) has closed its
+       * end: it did start, and its exit status will say what happened. */
+      if (!_mp_wire_send (sp.sock, prep, fds, &send_error) &&
+          !g_error_matches (send_error, MP_ERROR, MP_ERROR_EOF))
+        {
+          _mp_spawn_abort (&sp);
+          g_propagate_error (error, g_steal_pointer (&send_error));
+          ok = FALSE;
+        }
+    }
+  if (!ok)
+    {
+      if (sentinel[0] >= 0)
+        close (sentinel[0]);
       return FALSE;
     }
   close (sp.sock);
   self->pid = sp.pid;
   self->pidfd = sp.pidfd;
+  self->sentinel_r = sentinel[0];
   return TRUE;
 }
 
@@ -223,6 +224,7 @@ gboolean
 _mp_start_fork (MpProcess *self, GError **error)
 {
   static gsize warned;
+  int sentinel[2] = { -1, -1 };
   pid_t pid;
   int errsv;
 
@@ -236,6 +238,12 @@ _mp_start_fork (MpProcess *self, GError **error)
 
   /* The child inherits it as its handle on the parent. */
   (void) _mp_self_pidfd ();
+  if (!_mp_pidfd_available () && pipe2 (sentinel, O_CLOEXEC) < 0)
+    {
+      errsv = errno;
+      g_set_error (error, MP_ERROR, MP_ERROR_IO, "pipe() failed: %s", g_strerror (errsv));
+      return FALSE;
+    }
 
   fflush (stdout);
   fflush (stderr);
@@ -243,16 +251,29 @@ _mp_start_fork (MpProcess *self, GError **error)
   if (pid < 0)
     {
       errsv = errno;
+      if (sentinel[0] >= 0)
+        {
+          close (sentinel[0]);
+          close (sentinel[1]);
+        }
       g_set_error (error, MP_ERROR, MP_ERROR_IO, "fork() failed: %s", g_strerror (errsv));
       return FALSE;
     }
   if (pid == 0)
     {
+      if (sentinel[0] >= 0)
+        close (sentinel[0]);
       _mp_forkserver_reset_after_fork ();
-      _mp_process_after_fork_child (self);
+      _mp_process_after_fork_child (self, sentinel[1]);
     }
 
   self->pid = pid;
+  if (sentinel[0] >= 0)
+    {
+      close (sentinel[1]);
+      self->sentinel_r = sentinel[0];
+      return TRUE;
+    }
   self->pidfd = _mp_pidfd_open (pid);
   if (self->pidfd < 0)
     {

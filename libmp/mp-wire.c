@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mp-cmsg-private.h"
 #include "mp-error.h"
 #include "mp-wire-private.h"
 
@@ -29,25 +30,13 @@ write_all (int sock, const guint8 *data, gsize len, const int *fds, guint n_fds,
   while (len > 0)
     {
       struct iovec iov = { (void *) data, len };
-      union { struct cmsghdr align; char buf[CMSG_SPACE (sizeof (int) * MP_WIRE_MAX_FDS)]; } u;
+      MpCmsgBuffer u;
       struct msghdr msg = { 0 };
       ssize_t n;
 
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
-      if (n_fds > 0)
-        {
-          struct cmsghdr *c;
-
-          memset (&u, 0, sizeof u);
-          msg.msg_control = u.buf;
-          msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
-          c = CMSG_FIRSTHDR (&msg);
-          c->cmsg_level = SOL_SOCKET;
-          c->cmsg_type = SCM_RIGHTS;
-          c->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
-          memcpy (CMSG_DATA (c), fds, sizeof (int) * n_fds);
-        }
+      _mp_cmsg_attach_fds (&msg, &u, fds, n_fds);
       n = sendmsg (sock, &msg, MSG_NOSIGNAL);
       if (n < 0)
         {
@@ -106,15 +95,13 @@ read_all (int sock, guint8 *data, gsize len, GUnixFDList *fds, GError **error)
   while (len > 0)
     {
       struct iovec iov = { data, len };
-      union { struct cmsghdr align; char buf[CMSG_SPACE (sizeof (int) * MP_WIRE_MAX_FDS)]; } u;
+      MpCmsgBuffer u;
       struct msghdr msg = { 0 };
-      struct cmsghdr *c;
       ssize_t n;
 
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
-      msg.msg_control = u.buf;
-      msg.msg_controllen = sizeof u.buf;
+      _mp_cmsg_prepare_receive (&msg, &u);
       n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
       if (n < 0)
         {
@@ -125,17 +112,7 @@ read_all (int sock, guint8 *data, gsize len, GUnixFDList *fds, GError **error)
                        "Cannot receive a message: %s", g_strerror (errsv));
           return FALSE;
         }
-      for (c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-          {
-            guint n_fds = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
-            int *received = (int *) CMSG_DATA (c);
-            for (guint i = 0; i < n_fds; i++)
-              {
-                (void) g_unix_fd_list_append (fds, received[i], NULL);
-                close (received[i]);
-              }
-          }
+      _mp_cmsg_foreach_fd (&msg, _mp_cmsg_append_to_fd_list, fds);
       if (msg.msg_flags & MSG_CTRUNC)
         {
           g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION,

@@ -23,8 +23,8 @@ if ! [ -x "$clang" ]; then
     exit 77
 fi
 
-cflags=$(pkg-config --cflags glib-2.0 gobject-2.0 gio-2.0 gio-unix-2.0)
-libs=$(pkg-config --libs glib-2.0 gobject-2.0 gio-2.0 gio-unix-2.0)
+cflags=$(pkg-config --cflags glib-2.0 gobject-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0)
+libs=$(pkg-config --libs glib-2.0 gobject-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0)
 
 # Rebuild when any input is newer than the binary.
 if ! [ -x "$out" ] || [ -n "$(find "$src/libmp" "$src/tests/fuzz-frame.c" -newer "$out" -name '*.[ch]' | head -n 1)" ]; then

@@ -16,13 +16,14 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #include "mp-arena-private.h"
 #include "mp-trace-private.h"
 
 #define WAIT_LONG (30 * G_USEC_PER_SEC)
 #define MAX_EVENTS 65536
 
-static const char *method;
 
 static GVariant *
 return_code (GVariant *args, GUnixFDList *fds, GError **error)
@@ -363,11 +364,6 @@ test_validation_rejects_corruption (void **state)
   _mp_arena_unmap (ro);
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-static int setup_forkserver (void **state) { method = "forkserver"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

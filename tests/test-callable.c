@@ -20,13 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-# if __has_include(<valgrind/valgrind.h>)
-#  include <valgrind/valgrind.h>
-#  define HAVE_VALGRIND_H 1
-# endif
-#endif
-
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -205,36 +198,7 @@ write_raw (int fd, const void *data, gsize len)
   assert_int_equal (write (fd, data, len), (ssize_t) len);
 }
 
-/* Under valgrind, processes cannot always start: libmp waits for children through pidfds
- * (valgrind 3.19 does not know pidfd_open), and spawn re-executes /proc/self/exe, which there
- * is valgrind's tool, not this test. Such tests skip under valgrind, and only there. */
-static gboolean
-can_start_processes (const char *method)
-{
-#ifdef HAVE_VALGRIND_H
-  if (RUNNING_ON_VALGRIND)
-    {
-      int fd;
 
-      if (g_strcmp0 (method, "fork") != 0)
-        return FALSE;
-      fd = (int) syscall (SYS_pidfd_open, getpid (), 0);
-      if (fd < 0)
-        return FALSE;
-      close (fd);
-    }
-#endif
-  return TRUE;
-}
-
-#define SKIP_UNLESS_PROCESSES(method) \
-  G_STMT_START { \
-    if (!can_start_processes (method)) \
-      { \
-        print_message ("# cannot start %s processes under valgrind\n", method); \
-        skip (); \
-      } \
-  } G_STMT_END
 
 /* The executable segments of the main program, found independently of libmp. */
 typedef struct
@@ -699,7 +663,6 @@ test_round_trip_in_spawned_child (void **state)
   gint32 product;
   int p[2], code = -1;
 
-  SKIP_UNLESS_PROCESSES ("spawn");
   assert_null (error);
   assert_non_null (ctx);
   make_pipe (p);
@@ -734,7 +697,6 @@ test_spawned_child_target_error (void **state)
   g_autoptr(MpCallable) target = NULL;
   int code = -1;
 
-  SKIP_UNLESS_PROCESSES ("spawn");
   target = mp_callable_new (fail_func, NULL);
   proc = mp_context_process_new (mp_get_context ("spawn", NULL), target);
   assert_true (mp_process_start (proc, &error));

@@ -24,12 +24,13 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #include "mp-connection-private.h"
 #include "mp-object-private.h"
 
 #define WAIT_LONG (30 * G_USEC_PER_SEC)
 
-static const char *method;   /* per test: "fork", "spawn" or "forkserver" */
 
 static void
 check_error (const GError *err, int code, const char *text, int line)
@@ -1353,29 +1354,6 @@ test_async (void **state)
   }
   g_main_context_pop_thread_default (ctx);
 }
-
-static int
-setup_fork (void **state)
-{
-  method = "fork";
-  return 0;
-}
-
-static int
-setup_spawn (void **state)
-{
-  method = "spawn";
-  return 0;
-}
-
-static int
-setup_forkserver (void **state)
-{
-  method = "forkserver";
-  return 0;
-}
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

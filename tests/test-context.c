@@ -11,13 +11,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-# if __has_include(<valgrind/valgrind.h>)
-#  include <valgrind/valgrind.h>
-#  define HAVE_VALGRIND_H 1
-# endif
-#endif
-
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +18,8 @@
 #include <cmocka.h>
 
 #include <mp.h>
+
+#include "test-util.h"
 
 #define TIMEOUT_US (60 * G_USEC_PER_SEC)
 #define ENV_METHOD "LIBMP_START_METHOD"
@@ -111,28 +106,6 @@ check_all_methods (const char * const *all, const char *first)
     }
 }
 
-/* Under valgrind, processes cannot always start: libmp waits for children through pidfds
- * (valgrind 3.19 does not know pidfd_open), and spawn and forkserver re-execute
- * /proc/self/exe, which there is valgrind's tool, not this test. Such tests skip under
- * valgrind, and only there. */
-static gboolean
-can_start_processes (const char *method)
-{
-#ifdef HAVE_VALGRIND_H
-  if (RUNNING_ON_VALGRIND)
-    {
-      int fd;
-
-      if (g_strcmp0 (method, "fork") != 0)
-        return FALSE;
-      fd = (int) syscall (SYS_pidfd_open, getpid (), 0);
-      if (fd < 0)
-        return FALSE;
-      close (fd);
-    }
-#endif
-  return TRUE;
-}
 
 /* ---- the targets ------------------------------------------------------------------------------ */
 
@@ -144,12 +117,12 @@ can_start_processes (const char *method)
 static GVariant *
 report_method (GVariant *args, GUnixFDList *fds, GError **error)
 {
-  const char *method = mp_process_get_start_method (mp_current_process ());
+  const char *own = mp_process_get_start_method (mp_current_process ());
 
   if (!mp_is_child () || mp_parent_process () == NULL)
     return g_variant_new_int32 (CHILD_NOT_A_CHILD);
   for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
-    if (g_strcmp0 (method, methods[i]) == 0)
+    if (g_strcmp0 (own, methods[i]) == 0)
       return g_variant_new_int32 (CHILD_METHOD_BASE + (gint32) i);
   return g_variant_new_int32 (CHILD_WRONG);
 }
@@ -378,11 +351,6 @@ test_process_per_context (void **state)
       proc = mp_context_process_new (ctx, target);
       assert_non_null (proc);
       assert_string_equal (mp_process_get_start_method (proc), methods[i]);
-      if (!can_start_processes (methods[i]))
-        {
-          print_message ("# not starting a %s process under valgrind\n", methods[i]);
-          continue;
-        }
       /* the child runs, and sees itself started with the same method */
       assert_int_equal (run_to_end (proc), CHILD_METHOD_BASE + (int) i);
       assert_string_equal (mp_process_get_start_method (proc), methods[i]);
@@ -406,8 +374,7 @@ test_process_new_uses_default (void **state)
       assert_true (mp_set_start_method (methods[i], FALSE, NULL));
       proc = mp_process_new (target);
       assert_string_equal (mp_process_get_start_method (proc), methods[i]);
-      if (can_start_processes (methods[i]))
-        assert_int_equal (run_to_end (proc), CHILD_METHOD_BASE + (int) i);
+      assert_int_equal (run_to_end (proc), CHILD_METHOD_BASE + (int) i);
     }
 
   /* with nothing set, mp_process_new() fixes the default */
@@ -458,11 +425,8 @@ test_executable_used_by_spawn (void **state)
   MpContext *spawn = mp_get_context ("spawn", NULL);
 
   reset_settings ();
-  if (!can_start_processes ("spawn"))
-    {
-      skip ();
-      return;
-    }
+  if (test_running_on_valgrind ())
+    return;   /* memcheck reports exec failures of traced children differently */
 
   /* spawn runs the executable that is set: a missing one fails the start */
   mp_set_executable ("/nonexistent/libmp-test-program");
@@ -481,13 +445,12 @@ test_executable_used_by_spawn (void **state)
   }
 
   /* fork does not execute anything: the setting does not matter to it */
-  if (can_start_processes ("fork"))
-    {
-      g_autoptr(MpCallable) target = mp_callable_new (report_method, NULL);
-      g_autoptr(MpProcess) proc = mp_context_process_new (mp_get_context ("fork", NULL), target);
+  {
+    g_autoptr(MpCallable) target = mp_callable_new (report_method, NULL);
+    g_autoptr(MpProcess) proc = mp_context_process_new (mp_get_context ("fork", NULL), target);
 
-      assert_int_equal (run_to_end (proc), CHILD_METHOD_BASE + 0);
-    }
+    assert_int_equal (run_to_end (proc), CHILD_METHOD_BASE + 0);
+  }
 
   /* this very program by its path works, and the child inherits the setting */
   self_exe = g_file_read_link ("/proc/self/exe", &error);

@@ -15,13 +15,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-# if __has_include(<valgrind/valgrind.h>)
-#  include <valgrind/valgrind.h>
-#  define HAVE_VALGRIND_H 1
-# endif
-#endif
-
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -179,36 +172,7 @@ read_to_eof (int fd, gboolean *eof)
   return g_string_free (out, FALSE);
 }
 
-/* Under valgrind, processes cannot always start: libmp waits for children through pidfds
- * (valgrind 3.19 does not know pidfd_open), and spawn re-executes /proc/self/exe, which there
- * is valgrind's tool, not this test. Such tests skip under valgrind, and only there. */
-static gboolean
-can_start_processes (const char *method)
-{
-#ifdef HAVE_VALGRIND_H
-  if (RUNNING_ON_VALGRIND)
-    {
-      int fd;
 
-      if (g_strcmp0 (method, "fork") != 0)
-        return FALSE;
-      fd = (int) syscall (SYS_pidfd_open, getpid (), 0);
-      if (fd < 0)
-        return FALSE;
-      close (fd);
-    }
-#endif
-  return TRUE;
-}
-
-#define SKIP_UNLESS_PROCESSES(method) \
-  G_STMT_START { \
-    if (!can_start_processes (method)) \
-      { \
-        print_message ("# cannot start %s processes under valgrind\n", method); \
-        skip (); \
-      } \
-  } G_STMT_END
 
 /* Runs @func (with @args and, as handle 0, the write end of a pipe) in a child started with
  * @method; returns what the child wrote to the pipe (its stderr, when the target says so) and
@@ -422,7 +386,6 @@ test_to_stderr_in_child (void **state)
   g_autofree char *expected = NULL;
   int code = -1;
 
-  SKIP_UNLESS_PROCESSES ("fork");
   mp_log_set_level (MP_LOG_NOTSET);
   out = run_with_pipe ("fork", log_to_stderr_child, NULL, &code, &name);
   assert_int_equal (code, 0);
@@ -467,7 +430,6 @@ test_to_stderr_notset_keeps_level (void **state)
   g_autofree char *expected = NULL;
   int code = -1;
 
-  SKIP_UNLESS_PROCESSES ("fork");
   out = run_with_pipe ("fork", log_to_stderr_keep_level_child, NULL, &code, &name);
   assert_int_equal (code, 0);
   expected = g_strdup_printf ("[WARNING/%s] warning kept\n", name);
@@ -484,11 +446,6 @@ test_level_inherited (void **state)
 
   for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
     {
-      if (!can_start_processes (methods[m]))
-        {
-          print_message ("# not starting %s processes under valgrind\n", methods[m]);
-          continue;
-        }
       for (guint i = 0; i < G_N_ELEMENTS (levels); i++)
         {
           g_autoptr(GError) error = NULL;
@@ -517,7 +474,6 @@ test_to_stderr_inherited (void **state)
   g_autofree char *expected = NULL;
   int code = -1;
 
-  SKIP_UNLESS_PROCESSES ("spawn");
   /* A fork child sends its log to the pipe; the spawn grandchild it starts writes there too,
    * in the same format, at the level it inherited. */
   out = run_with_pipe ("fork", log_parent_child, NULL, &code, &name);

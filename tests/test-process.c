@@ -23,9 +23,10 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #define WAIT_LONG (30 * G_USEC_PER_SEC)
 
-static const char *method;   /* per group: "fork", "spawn" or "forkserver" */
 
 static MpProcess *
 new_process (MpFunc func, GVariant *args)
@@ -421,7 +422,6 @@ test_daemon_terminated_with_parent (void **state)
   g_autoptr(MpProcess) p = NULL;
   int pipefd[2];
   gint32 grandchild = 0;
-  int pidfd;
 
   assert_int_equal (pipe2 (pipefd, O_CLOEXEC), 0);
   assert_int_equal (g_unix_fd_list_append (fds, pipefd[1], NULL), 0);
@@ -435,15 +435,7 @@ test_daemon_terminated_with_parent (void **state)
   assert_true (grandchild > 0);
 
   /* Its parent has exited, so the daemonic grandchild must be gone (or going). */
-  pidfd = (int) syscall (SYS_pidfd_open, grandchild, 0);
-  if (pidfd >= 0)
-    {
-      struct pollfd pfd = { pidfd, POLLIN, 0 };
-      assert_int_equal (poll (&pfd, 1, 30000), 1);
-      close (pidfd);
-    }
-  else
-    assert_int_equal (errno, ESRCH);
+  assert_true (test_wait_pid_gone (grandchild, 30000));
 }
 
 static void
@@ -506,29 +498,7 @@ test_join_async (void **state)
   assert_int_equal (code, 5);
 }
 
-static int
-setup_fork (void **state)
-{
-  method = "fork";
-  return 0;
-}
-
-static int
-setup_spawn (void **state)
-{
-  method = "spawn";
-  return 0;
-}
-
-static int
-setup_forkserver (void **state)
-{
-  method = "forkserver";
-  return 0;
-}
-
 /* One cmocka group (one TAP plan) with every test once per start method. */
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 #define PROCESS_TESTS(m) \
   FOR_METHOD (test_exit_codes, m), \
   FOR_METHOD (test_signals, m), \

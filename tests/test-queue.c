@@ -15,9 +15,10 @@
 
 #include <mp.h>
 
+#include "test-util.h"
+
 #define WAIT_LONG (60 * G_USEC_PER_SEC)
 
-static const char *method;
 
 /* Starts a process whose closure is (queue handle, extra...). */
 static MpProcess *
@@ -71,14 +72,16 @@ producer (GVariant *args, GUnixFDList *fds, GError **error)
   return g_variant_new_int32 (0);
 }
 
-/* Gets until it gets -1; puts the sum of what it got into the result queue (also arg 0). */
+/* Gets until it gets -1; puts the sum of what it got into the result queue (arg 1). */
 static GVariant *
 consumer (GVariant *args, GUnixFDList *fds, GError **error)
 {
   g_autoptr(MpQueue) q = queue_arg (args, fds);
+  g_autoptr(GVariant) rh = g_variant_get_child_value (args, 1);
+  g_autoptr(MpQueue) results = mp_queue_deserialize (rh, fds, NULL);
   gint64 sum = 0, count = 0;
 
-  if (q == NULL)
+  if (q == NULL || results == NULL)
     return g_variant_new_int32 (90);
   for (;;)
     {
@@ -93,7 +96,7 @@ consumer (GVariant *args, GUnixFDList *fds, GError **error)
       sum += x;
       count++;
     }
-  if (!mp_queue_put (q, g_variant_new ("(xx)", sum, count), MP_TIMEOUT_INFINITE, NULL))
+  if (!mp_queue_put (results, g_variant_new ("(xx)", sum, count), MP_TIMEOUT_INFINITE, NULL))
     return g_variant_new_int32 (93);
   return g_variant_new_int32 (0);
 }
@@ -249,11 +252,23 @@ test_many_producers_consumers (void **state)
 {
   enum { PRODUCERS = 3, CONSUMERS = 2, PER = 2000 };
   g_autoptr(MpQueue) q = mp_queue_new (100, NULL);
+  g_autoptr(MpQueue) results = mp_queue_new (0, NULL);
   MpProcess *producers[PRODUCERS], *consumers[CONSUMERS];
   gint64 sum = 0, count = 0, want = 0;
 
   for (int c = 0; c < CONSUMERS; c++)
-    consumers[c] = start_with_queue (consumer, q, NULL);
+    {
+      /* The results queue's descriptors follow the work queue's in the same list. */
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(MpCallable) cb = NULL;
+      GVariant *args[2];
+
+      args[0] = mp_queue_serialize (q, fds, NULL);
+      args[1] = mp_queue_serialize (results, fds, NULL);
+      cb = mp_callable_new_with_fds (consumer, g_variant_new_tuple (args, 2), fds);
+      consumers[c] = mp_context_process_new (mp_get_context (method, NULL), cb);
+      assert_true (mp_process_start (consumers[c], NULL));
+    }
   for (int p = 0; p < PRODUCERS; p++)
     producers[p] = start_with_queue (producer, q, g_variant_new ("(ii)", p * PER, PER));
   for (int p = 0; p < PRODUCERS; p++)
@@ -264,7 +279,7 @@ test_many_producers_consumers (void **state)
     assert_int_equal (join_code (consumers[c]), 0);
   for (int c = 0; c < CONSUMERS; c++)
     {
-      g_autoptr(GVariant) r = mp_queue_get (q, WAIT_LONG, NULL);
+      g_autoptr(GVariant) r = mp_queue_get (results, WAIT_LONG, NULL);
       gint64 s, n;
       assert_non_null (r);
       g_variant_get (r, "(xx)", &s, &n);
@@ -420,10 +435,6 @@ test_simple_queue (void **state)
   assert_true (mp_queue_is_closed (q));
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

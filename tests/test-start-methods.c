@@ -25,10 +25,10 @@
 #include <mp.h>
 
 #include "mp-spawn-private.h"
+#include "test-util.h"
 
 #define WAIT_LONG (30 * G_USEC_PER_SEC)
 
-static const char *method;
 
 static MpProcess *
 new_process (MpFunc func, GVariant *args, GUnixFDList *fds)
@@ -198,8 +198,9 @@ test_fds_do_not_grow_with_siblings (void **state)
   for (int i = 1; i < N; i++)
     assert_int_equal (counts[i], counts[0]);
   /* stdin/out/err, the arena, the parent's pidfd, the pipe (in the fd list and the copy
-   * the target took): nothing else. */
-  assert_in_range (counts[0], 3, 7);
+   * the target took), and without pidfds the sentinel pipe: nothing else. */
+  if (!test_running_on_valgrind ())
+    assert_in_range (counts[0], 3, 8);
 }
 
 static void
@@ -208,6 +209,8 @@ test_exec_failure (void **state)
   g_autoptr(MpProcess) p = new_process (return_arg, g_variant_new ("(i)", 0), NULL);
   g_autoptr(GError) error = NULL;
 
+  if (test_running_on_valgrind ())
+    return;
   mp_set_executable ("/nonexistent/libmp-program");
   assert_false (mp_process_start (p, &error));
   mp_set_executable (NULL);
@@ -251,21 +254,33 @@ test_forkserver_replaced_after_kill (void **state)
   g_autoptr(MpProcess) first = new_process (return_arg, g_variant_new ("(i)", 4), NULL);
   g_autoptr(MpProcess) second = NULL;
   pid_t server;
-  int pidfd;
 
+  if (test_running_on_valgrind ())
+    return;   /* memcheck does not follow the restarted server reliably */
   assert_true (mp_process_start (first, NULL));
   assert_int_equal (join_code (first), 4);
   server = _mp_forkserver_get_pid ();
   assert_true (server > 0);
 
-  pidfd = (int) syscall (SYS_pidfd_open, server, 0);
-  assert_true (pidfd >= 0);
   assert_int_equal (kill (server, SIGKILL), 0);
+  /* It is our child: it stays a zombie until the next start reaps it, so wait for the kill
+   * to take effect by looking at its state. */
   {
-    struct pollfd pfd = { pidfd, POLLIN, 0 };
-    assert_int_equal (poll (&pfd, 1, 30000), 1);
+    gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+    g_autofree char *path = g_strdup_printf ("/proc/%d/stat", server);
+    for (;;)
+      {
+        g_autofree char *stat = NULL;
+        const char *p;
+        if (!g_file_get_contents (path, &stat, NULL, NULL))
+          break;
+        p = strrchr (stat, ')');
+        if (p != NULL && (p[2] == 'Z' || p[2] == 'X'))
+          break;
+        assert_true (g_get_monotonic_time () < deadline);
+        g_usleep (1000);
+      }
   }
-  close (pidfd);
 
   second = new_process (return_arg, g_variant_new ("(i)", 5), NULL);
   assert_true (mp_process_start (second, NULL));
@@ -361,11 +376,6 @@ test_fork_warns_when_multithreaded (void **state)
   g_string_free (captured, TRUE);
 }
 
-static int setup_fork (void **state) { method = "fork"; return 0; }
-static int setup_spawn (void **state) { method = "spawn"; return 0; }
-static int setup_forkserver (void **state) { method = "forkserver"; return 0; }
-
-#define FOR_METHOD(test, m) { #test "/" #m, test, setup_##m, NULL, NULL }
 
 int
 main (int argc, char **argv)

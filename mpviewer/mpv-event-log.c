@@ -1,0 +1,181 @@
+/* mpv-event-log.c: the most recent events of a monitor, as a bounded list model
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * NOTES:
+ * The log is a ring of plain MpTraceEvent records (capacity fixed at creation); appending a
+ * batch is a memcpy and at most two "items-changed" emissions (the oldest dropped, the new
+ * added), whatever the batch size. Item objects are made only when a view asks for a row, and
+ * the batch is cut to the capacity first, so a flood of events costs a copy, not an object per
+ * event.
+ */
+
+#include <string.h>
+
+#include "mpv-event-log.h"
+
+struct _MpvEventItem
+{
+  GObject      parent_instance;
+  MpTraceEvent event;
+  guint64      seq;
+};
+
+G_DEFINE_FINAL_TYPE (MpvEventItem, mpv_event_item, G_TYPE_OBJECT)
+
+static void
+mpv_event_item_class_init (MpvEventItemClass *klass)
+{
+}
+
+static void
+mpv_event_item_init (MpvEventItem *self)
+{
+}
+
+const MpTraceEvent *
+mpv_event_item_get_event (MpvEventItem *self)
+{
+  g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), NULL);
+  return &self->event;
+}
+
+guint64
+mpv_event_item_get_seq (MpvEventItem *self)
+{
+  g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), 0);
+  return self->seq;
+}
+
+struct _MpvEventLog
+{
+  GObject       parent_instance;
+  MpTraceEvent *ring;
+  guint         capacity;
+  guint         start;
+  guint         len;
+  guint64       n_seen;          /* events ever appended: the sequence number of the next */
+};
+
+static GType
+mpv_event_log_get_item_type (GListModel *model)
+{
+  return MPV_TYPE_EVENT_ITEM;
+}
+
+static guint
+mpv_event_log_get_n_items (GListModel *model)
+{
+  return MPV_EVENT_LOG (model)->len;
+}
+
+static gpointer
+mpv_event_log_get_item (GListModel *model, guint position)
+{
+  MpvEventLog *self = MPV_EVENT_LOG (model);
+  MpvEventItem *item;
+
+  if (position >= self->len)
+    return NULL;
+  item = g_object_new (MPV_TYPE_EVENT_ITEM, NULL);
+  item->event = self->ring[(self->start + position) % self->capacity];
+  item->seq = self->n_seen - self->len + position;
+  return item;
+}
+
+static void
+list_model_iface_init (GListModelInterface *iface)
+{
+  iface->get_item_type = mpv_event_log_get_item_type;
+  iface->get_n_items = mpv_event_log_get_n_items;
+  iface->get_item = mpv_event_log_get_item;
+}
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (MpvEventLog, mpv_event_log, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL, list_model_iface_init))
+
+static void
+mpv_event_log_finalize (GObject *object)
+{
+  g_free (MPV_EVENT_LOG (object)->ring);
+  G_OBJECT_CLASS (mpv_event_log_parent_class)->finalize (object);
+}
+
+static void
+mpv_event_log_class_init (MpvEventLogClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = mpv_event_log_finalize;
+}
+
+static void
+mpv_event_log_init (MpvEventLog *self)
+{
+}
+
+MpvEventLog *
+mpv_event_log_new (guint capacity)
+{
+  MpvEventLog *self = g_object_new (MPV_TYPE_EVENT_LOG, NULL);
+
+  self->capacity = MAX (capacity, 1);
+  self->ring = g_new (MpTraceEvent, self->capacity);
+  return self;
+}
+
+void
+mpv_event_log_append (MpvEventLog *self, const MpTraceEvent *events, guint n_events)
+{
+  guint removed = 0, added;
+  guint64 total;
+
+  g_return_if_fail (MPV_IS_EVENT_LOG (self));
+  if (n_events == 0)
+    return;
+
+  total = n_events;
+  if (n_events > self->capacity)
+    {
+      events += n_events - self->capacity;
+      n_events = self->capacity;
+    }
+  /* Two steps, each announced before the next, as list models must. */
+  if (self->len + n_events > self->capacity)
+    {
+      removed = self->len + n_events - self->capacity;
+      self->start = (self->start + removed) % self->capacity;
+      self->len -= removed;
+      g_list_model_items_changed (G_LIST_MODEL (self), 0, removed, 0);
+    }
+  for (guint i = 0; i < n_events;)
+    {
+      guint at = (self->start + self->len + i) % self->capacity;
+      guint run = MIN (n_events - i, self->capacity - at);
+
+      memcpy (self->ring + at, events + i, run * sizeof (MpTraceEvent));
+      i += run;
+    }
+  self->len += n_events;
+  self->n_seen += total;
+  added = n_events;
+  g_list_model_items_changed (G_LIST_MODEL (self), self->len - added, 0, added);
+}
+
+void
+mpv_event_log_clear (MpvEventLog *self)
+{
+  guint old = self->len;
+
+  g_return_if_fail (MPV_IS_EVENT_LOG (self));
+  self->start = 0;
+  self->len = 0;
+  self->n_seen = 0;
+  if (old > 0)
+    g_list_model_items_changed (G_LIST_MODEL (self), 0, old, 0);
+}
+
+guint64
+mpv_event_log_get_n_seen (MpvEventLog *self)
+{
+  g_return_val_if_fail (MPV_IS_EVENT_LOG (self), 0);
+  return self->n_seen;
+}

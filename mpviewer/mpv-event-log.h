@@ -1,0 +1,31 @@
+/* mpv-event-log.h: the most recent events of a monitor, as a bounded list model
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+#include <mp.h>
+
+G_BEGIN_DECLS
+
+#define MPV_TYPE_EVENT_ITEM (mpv_event_item_get_type ())
+G_DECLARE_FINAL_TYPE (MpvEventItem, mpv_event_item, MPV, EVENT_ITEM, GObject)
+
+const MpTraceEvent *mpv_event_item_get_event (MpvEventItem *self);
+guint64             mpv_event_item_get_seq   (MpvEventItem *self);
+
+#define MPV_TYPE_EVENT_LOG (mpv_event_log_get_type ())
+G_DECLARE_FINAL_TYPE (MpvEventLog, mpv_event_log, MPV, EVENT_LOG, GObject)
+
+#define MPV_EVENT_LOG_DEFAULT_CAPACITY 10000
+
+MpvEventLog *mpv_event_log_new          (guint               capacity);
+void         mpv_event_log_append       (MpvEventLog        *self,
+                                         const MpTraceEvent *events,
+                                         guint               n_events);
+void         mpv_event_log_clear        (MpvEventLog        *self);
+guint64      mpv_event_log_get_n_seen   (MpvEventLog        *self);
+
+G_END_DECLS
