@@ -475,9 +475,21 @@ read_worker (Worker *w)
     }
 }
 
-/* The results in w->in; called locked. */
+/* A result read from a worker, handed to its job later under the lock. */
+typedef struct
+{
+  MpPoolTask     *task;       /* NULL: an initializer's failure */
+  MpPoolResults   results;
+  GError         *error;
+} Done;
+
+/*
+ * Parses the messages in w->in into @done. Called unlocked: w->in and w->inflight belong to the
+ * pool thread alone, so the lock is only taken afterwards, briefly, to hand the results over
+ * (submitting threads wait less for it).
+ */
 static void
-process_input_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
+parse_input (ProcBackend *pb, Worker *w, GArray *done)
 {
   while (!w->broken && w->in->len - w->in_used >= sizeof (MpPoolMsgHeader))
     {
@@ -508,6 +520,7 @@ process_input_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
       if (h.kind == MP_POOL_MSG_RESULT)
         {
           MpPoolTask *task = g_queue_peek_head (&w->inflight);
+          Done d;
 
           if (task == NULL || task->id != h.id || results.n > task->n_items)
             {
@@ -521,13 +534,17 @@ process_input_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
           pb->startup_failures = 0;
           pb->avg_task_ns = pb->avg_task_ns == 0 ? MAX (duration, 1)
                                                  : (pb->avg_task_ns * 7 + duration) / 8;
-          _mp_pool_task_done_locked (core, task, &results, task_error);
+          d.task = task;
+          d.results = results;
+          d.error = task_error;
+          g_array_append_val (done, d);
         }
       else if (h.kind == MP_POOL_MSG_INIT_FAILED && task_error != NULL)
         {
+          Done d = { NULL, { 0 }, task_error };
+
           _mp_pool_results_clear (&results);
-          _mp_pool_core_set_broken_locked (core, task_error);
-          g_clear_error (&task_error);
+          g_array_append_val (done, d);
         }
       else
         {
@@ -537,6 +554,25 @@ process_input_locked (MpPoolCore *core, ProcBackend *pb, Worker *w)
           return;
         }
     }
+}
+
+/* Hands the parsed results to their jobs; called locked. */
+static void
+deliver_locked (MpPoolCore *core, GArray *done)
+{
+  for (guint i = 0; i < done->len; i++)
+    {
+      Done *d = &g_array_index (done, Done, i);
+
+      if (d->task != NULL)
+        _mp_pool_task_done_locked (core, d->task, &d->results, d->error);
+      else
+        {
+          _mp_pool_core_set_broken_locked (core, d->error);
+          g_clear_error (&d->error);
+        }
+    }
+  g_array_set_size (done, 0);
 }
 
 /* ---- dispatching ----------------------------------------------------------------------- */
@@ -868,6 +904,7 @@ pool_thread (gpointer data)
   MpPoolCore *core = data;
   ProcBackend *pb = backend (core);
   GArray *pfds = g_array_new (FALSE, TRUE, sizeof (struct pollfd));
+  GArray *done = g_array_new (FALSE, FALSE, sizeof (Done));
 
   g_mutex_lock (&core->mutex);
   for (;;)
@@ -963,12 +1000,12 @@ pool_thread (gpointer data)
             w->exited = TRUE;
           if (!w->eof && ((ps->revents & (POLLIN | POLLHUP | POLLERR)) || w->exited))
             w->eof = !read_worker (w);
+          parse_input (pb, w, done);
         }
 
       g_mutex_lock (&core->mutex);
       pb->sleeping = FALSE;
-      for (guint i = 0; i < live->len; i++)
-        process_input_locked (core, pb, live->pdata[i]);
+      deliver_locked (core, done);
       for (guint i = 0; i < live->len; i++)
         {
           Worker *w = live->pdata[i];
@@ -991,6 +1028,7 @@ pool_thread (gpointer data)
   _mp_pool_core_broadcast_locked (core);
   _mp_pool_core_unlock (core);
   g_array_unref (pfds);
+  g_array_unref (done);
   _mp_pool_core_unref (core);
   return NULL;
 }
