@@ -1222,6 +1222,297 @@ monitor_overhead (int repeat)
   g_free (ratio);
 }
 
+/* ---- pools ---------------------------------------------------------------------------------- */
+
+#define POOL_WORKERS 2
+#define POOL_MAP_ITEMS 1000000
+#define POOL_CS1_ITEMS 20000
+#define POOL_APPLY_TASKS 20000
+#define POOL_CPU_TASKS 400
+#define POOL_CPU_TASK_MS 2
+
+/* The trivial task of the pool workloads: x → x * x. */
+static GVariant *
+pool_square (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) x = g_variant_get_child_value (args, 0);
+  gint32 v = g_variant_get_int32 (x);
+
+  return g_variant_new_int32 (v * v);
+}
+
+/* A CPU-bound task: spins for POOL_CPU_TASK_MS, as py_bench.py's spin(). */
+static GVariant *
+pool_spin (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  gint64 end = g_get_monotonic_time () + POOL_CPU_TASK_MS * 1000;
+  volatile guint64 x = 0;
+
+  while (g_get_monotonic_time () < end)
+    x++;
+  return g_variant_new_int32 ((gint32) x);
+}
+
+static GVariant *
+pool_range (gint32 n)
+{
+  g_autofree gint32 *v = g_new (gint32, n);
+
+  for (gint32 i = 0; i < n; i++)
+    v[i] = i;
+  return g_variant_ref_sink (g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, v, n,
+                                                        sizeof (gint32)));
+}
+
+static MpPool *
+pool_new_or_die (void)
+{
+  g_autoptr(GError) error = NULL;
+  MpPool *pool = mp_pool_new (POOL_WORKERS, &error);
+
+  if (pool == NULL)
+    die ("pool", error);
+  return pool;
+}
+
+static void
+pool_finish (MpPool *pool)
+{
+  g_autoptr(GError) error = NULL;
+
+  mp_pool_close (pool);
+  if (!mp_pool_join (pool, MP_TIMEOUT_INFINITE, &error))
+    die ("join", error);
+  g_object_unref (pool);
+}
+
+/* Items per second through map (chunksize 0 = Python's default). */
+static double
+pool_map_rate (MpPool *pool, MpCallable *f, GVariant *items, gint chunksize)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) res = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+
+  res = mp_pool_map (pool, f, g_variant_ref (items), chunksize, &error);
+  if (res == NULL)
+    die ("map", error);
+  return g_variant_n_children (items) / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+static double
+pool_map_median (gint32 n, gint chunksize, int repeat)
+{
+  g_autoptr(MpCallable) f = mp_callable_new (pool_square, NULL);
+  g_autoptr(GVariant) items = pool_range (n);
+  g_autoptr(GVariant) warm = pool_range (MIN (n, 1000));
+  MpPool *pool = pool_new_or_die ();
+  double *v = g_new (double, repeat);
+  double m;
+
+  pool_map_rate (pool, f, warm, chunksize);
+  for (int r = 0; r < repeat; r++)
+    v[r] = pool_map_rate (pool, f, items, chunksize);
+  m = median (v, repeat);
+  pool_finish (pool);
+  g_free (v);
+  return m;
+}
+
+static void
+pool_map_trivial (int repeat)
+{
+  printf ("workload=pool_map_trivial impl=libmp value=%.4g unit=items/s\n",
+          pool_map_median (POOL_MAP_ITEMS, 0, repeat));
+}
+
+/* CPU time used so far by every thread of process @pid, in ns (from /proc schedstat). */
+static guint64
+process_cpu_ns (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/task", pid);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *tid;
+  guint64 total = 0;
+
+  while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *stat_path = g_strdup_printf ("%s/%s/schedstat", path, tid);
+      g_autofree char *contents = NULL;
+
+      if (g_file_get_contents (stat_path, &contents, NULL, NULL))
+        total += g_ascii_strtoull (contents, NULL, 10);
+    }
+  return total;
+}
+
+/* CPU time of this process and of the pool's workers. */
+static guint64
+pool_cpu_ns (MpPool *pool)
+{
+  g_autoptr(GArray) pids = mp_pool_dup_worker_pids (pool);
+  guint64 total = process_cpu_ns (getpid ());
+
+  for (guint i = 0; i < pids->len; i++)
+    total += process_cpu_ns (g_array_index (pids, gint32, i));
+  return total;
+}
+
+/* chunksize=1; also the cost of task events: two pools, one started with tracing off and one
+ * at normal (workers keep the level they started with), used in turns so that both see the
+ * same machine load. The cost is compared in CPU time per item over the parent and the
+ * workers, which the load of a shared machine disturbs much less than elapsed time. */
+static void
+pool_map_trivial_cs1 (int repeat)
+{
+  g_autoptr(MpCallable) f = mp_callable_new (pool_square, NULL);
+  g_autoptr(GVariant) items = pool_range (POOL_CS1_ITEMS);
+  g_autoptr(GVariant) warm = pool_range (1000);
+  MpTraceLevel level = mp_trace_get_level ();
+  double *normal = g_new (double, repeat);
+  double *off = g_new (double, repeat);
+  double *cpu_normal = g_new (double, repeat);
+  double *cpu_off = g_new (double, repeat);
+  double *pair_ratio = g_new (double, repeat);
+  MpPool *pool_normal, *pool_off;
+  double m_normal, m_off;
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  pool_normal = pool_new_or_die ();
+  mp_trace_set_level (MP_TRACE_OFF);
+  pool_off = pool_new_or_die ();
+  pool_map_rate (pool_normal, f, warm, 1);
+  pool_map_rate (pool_off, f, warm, 1);
+  for (int r = 0; r < repeat; r++)
+    {
+      guint64 c0, c1;
+
+      mp_trace_set_level (MP_TRACE_NORMAL);
+      c0 = pool_cpu_ns (pool_normal);
+      normal[r] = pool_map_rate (pool_normal, f, items, 1);
+      c1 = pool_cpu_ns (pool_normal);
+      cpu_normal[r] = (double) (c1 - c0) / POOL_CS1_ITEMS;
+      mp_trace_set_level (MP_TRACE_OFF);
+      c0 = pool_cpu_ns (pool_off);
+      off[r] = pool_map_rate (pool_off, f, items, 1);
+      c1 = pool_cpu_ns (pool_off);
+      cpu_off[r] = (double) (c1 - c0) / POOL_CS1_ITEMS;
+    }
+  mp_trace_set_level (level);
+  m_normal = median (normal, repeat);
+  m_off = median (off, repeat);
+  printf ("workload=pool_map_trivial_cs1 impl=libmp value=%.4g unit=items/s\n", m_normal);
+  printf ("workload=pool_map_trivial_cs1_trace_off impl=libmp value=%.4g unit=items/s\n", m_off);
+  printf ("workload=pool_map_trivial_cs1_cpu_normal impl=libmp value=%.4g unit=ns/item\n",
+          median (cpu_normal, repeat));
+  printf ("workload=pool_map_trivial_cs1_cpu_off impl=libmp value=%.4g unit=ns/item\n",
+          median (cpu_off, repeat));
+  /* Each repeat runs both back to back: the median of those pairs' ratios. */
+  for (int r = 0; r < repeat; r++)
+    pair_ratio[r] = cpu_normal[r] / cpu_off[r];
+  printf ("workload=pool_trace_cost_normal_vs_off impl=libmp value=%.3f unit=ratio\n",
+          median (pair_ratio, repeat));
+  pool_finish (pool_normal);
+  pool_finish (pool_off);
+  g_free (normal);
+  g_free (off);
+  g_free (cpu_normal);
+  g_free (cpu_off);
+  g_free (pair_ratio);
+}
+
+static void
+pool_apply_async (int repeat)
+{
+  g_autoptr(MpCallable) f = mp_callable_new (pool_square, NULL);
+  MpPool *pool = pool_new_or_die ();
+  MpAsyncResult **res = g_new (MpAsyncResult *, POOL_APPLY_TASKS);
+  double *v = g_new (double, repeat);
+
+  for (int r = -1; r < repeat; r++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      int n = r < 0 ? 1000 : POOL_APPLY_TASKS;
+
+      for (int i = 0; i < n; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          GVariant *x = g_variant_new_int32 (i);
+
+          res[i] = mp_pool_apply_async_result (pool, f, g_variant_new_tuple (&x, 1), NULL, NULL,
+                                               NULL, NULL, &error);
+          if (res[i] == NULL)
+            die ("apply_async", error);
+        }
+      for (int i = 0; i < n; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          g_autoptr(GVariant) value = mp_async_result_get (res[i], MP_TIMEOUT_INFINITE, &error);
+          if (value == NULL)
+            die ("get", error);
+          mp_async_result_unref (res[i]);
+        }
+      if (r >= 0)
+        v[r] = n / ((double) (g_get_monotonic_time () - t0) / 1e6);
+    }
+  printf ("workload=pool_apply_async impl=libmp value=%.4g unit=tasks/s\n", median (v, repeat));
+  pool_finish (pool);
+  g_free (res);
+  g_free (v);
+}
+
+/* Speedup of a map of POOL_CPU_TASKS spinning tasks on POOL_WORKERS workers over running them
+ * one after the other in this process. */
+static void
+pool_map_cpu (int repeat)
+{
+  g_autoptr(MpCallable) f = mp_callable_new (pool_spin, NULL);
+  g_autoptr(GVariant) items = pool_range (POOL_CPU_TASKS);
+  MpPool *pool = pool_new_or_die ();
+  double *v = g_new (double, repeat);
+  gint64 t0;
+  double serial;
+
+  t0 = g_get_monotonic_time ();
+  for (int i = 0; i < POOL_CPU_TASKS; i++)
+    g_variant_unref (g_variant_ref_sink (pool_spin (NULL, NULL, NULL)));
+  serial = (double) (g_get_monotonic_time () - t0);
+
+  for (int r = 0; r < repeat; r++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) res = NULL;
+
+      t0 = g_get_monotonic_time ();
+      res = mp_pool_map (pool, f, g_variant_ref (items), 0, &error);
+      if (res == NULL)
+        die ("map", error);
+      v[r] = serial / (double) (g_get_monotonic_time () - t0);
+    }
+  printf ("workload=pool_map_cpu impl=libmp value=%.3f unit=speedup\n", median (v, repeat));
+  pool_finish (pool);
+  g_free (v);
+}
+
+/* Milliseconds for Pool(2), close(), join(). */
+static void
+pool_create_join (int repeat)
+{
+  const int batch = 10;
+  double *v = g_new (double, repeat);
+
+  pool_finish (pool_new_or_die ());
+  for (int r = 0; r < repeat; r++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      for (int i = 0; i < batch; i++)
+        pool_finish (pool_new_or_die ());
+      v[r] = (double) (g_get_monotonic_time () - t0) / 1000.0 / batch;
+    }
+  printf ("workload=pool_create_join impl=libmp value=%.4g unit=ms\n", median (v, repeat));
+  g_free (v);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1277,6 +1568,16 @@ main (int argc, char **argv)
     monitor_ingest (repeat);
   else if (g_str_equal (workload, "monitor_overhead"))
     monitor_overhead (repeat);
+  else if (g_str_equal (workload, "pool_map_trivial"))
+    pool_map_trivial (repeat);
+  else if (g_str_equal (workload, "pool_map_trivial_cs1"))
+    pool_map_trivial_cs1 (repeat);
+  else if (g_str_equal (workload, "pool_apply_async"))
+    pool_apply_async (repeat);
+  else if (g_str_equal (workload, "pool_map_cpu"))
+    pool_map_cpu (repeat);
+  else if (g_str_equal (workload, "pool_create_join"))
+    pool_create_join (repeat);
   else
     {
       fprintf (stderr, "mp-bench: unknown workload %s\n", workload);

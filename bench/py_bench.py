@@ -226,6 +226,84 @@ def bench_shm_bulk(mod, mod_name, repeat):
     return statistics.median(rates), "GB/s"
 
 
+# --- pools: the same workloads as mp-bench.c (2 workers, the default start method) ----------
+
+POOL_WORKERS = 2
+POOL_MAP_ITEMS = 1000000
+POOL_CS1_ITEMS = 20000
+POOL_APPLY_TASKS = 20000
+POOL_CPU_TASKS = 400
+POOL_CPU_TASK_S = 0.002
+
+
+def pool_square(x):
+    return x * x
+
+
+def pool_spin(x):
+    end = time.perf_counter() + POOL_CPU_TASK_S
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+def pool_map_rate(mod, n, chunksize, repeat):
+    rates = []
+    items = list(range(n))
+    with mod.Pool(POOL_WORKERS) as pool:
+        pool.map(pool_square, range(min(n, 1000)), chunksize)
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            pool.map(pool_square, items, chunksize)
+            rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates), "items/s"
+
+
+def pool_apply_async(mod, repeat):
+    rates = []
+    with mod.Pool(POOL_WORKERS) as pool:
+        for r in range(-1, repeat):
+            n = 1000 if r < 0 else POOL_APPLY_TASKS
+            t0 = time.perf_counter()
+            results = [pool.apply_async(pool_square, (i,)) for i in range(n)]
+            for res in results:
+                res.get()
+            if r >= 0:
+                rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates), "tasks/s"
+
+
+def pool_map_cpu(mod, repeat):
+    t0 = time.perf_counter()
+    for i in range(POOL_CPU_TASKS):
+        pool_spin(i)
+    serial = time.perf_counter() - t0
+    speedups = []
+    with mod.Pool(POOL_WORKERS) as pool:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            pool.map(pool_spin, range(POOL_CPU_TASKS))
+            speedups.append(serial / (time.perf_counter() - t0))
+    return statistics.median(speedups), "speedup"
+
+
+def pool_create_join(mod, repeat):
+    batch = 10
+    values = []
+    pool = mod.Pool(POOL_WORKERS)
+    pool.close()
+    pool.join()
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(batch):
+            pool = mod.Pool(POOL_WORKERS)
+            pool.close()
+            pool.join()
+        values.append((time.perf_counter() - t0) * 1000 / batch)
+    return statistics.median(values), "ms"
+
+
 WORKLOADS = {
     "queue_throughput_int": lambda mod, r: queue_throughput(mod, 12345, r),
     "queue_throughput_1k": lambda mod, r: queue_throughput(mod, b"x" * 1024, r),
@@ -234,6 +312,11 @@ WORKLOADS = {
     "pipe_pingpong_1cpu": bench_pipe_pingpong_1cpu,
     "pipe_bulk_1mib": bench_pipe_bulk_1mib,
     "shm_bulk": lambda mod, r: bench_shm_bulk(mod, mod.__name__, r),
+    "pool_map_trivial": lambda mod, r: pool_map_rate(mod, POOL_MAP_ITEMS, None, r),
+    "pool_map_trivial_cs1": lambda mod, r: pool_map_rate(mod, POOL_CS1_ITEMS, 1, r),
+    "pool_apply_async": pool_apply_async,
+    "pool_map_cpu": pool_map_cpu,
+    "pool_create_join": pool_create_join,
 }
 
 

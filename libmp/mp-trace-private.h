@@ -31,6 +31,11 @@ void _mp_trace_emit (MpEventType type,
                      guint64     object,
                      gint64      a,
                      gint64      b);
+void _mp_trace_emit_at (guint64     timestamp_ns,
+                        MpEventType type,
+                        guint64     object,
+                        gint64      a,
+                        gint64      b);
 void _mp_trace_emit_to_slot (int         slot,
                              MpEventType type,
                              guint64     object,

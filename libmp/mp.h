@@ -33,5 +33,8 @@
 #include "mp-monitor-items.h"
 #include "mp-monitor.h"
 #include "mp-trace-file.h"
+#include "mp-async-result.h"
+#include "mp-pool.h"
+#include "mp-thread-pool.h"
 
 #undef MP_INSIDE
