@@ -405,7 +405,7 @@ mpv_window_launch (MpvWindow *self, const char * const *argv, GError **error)
 
   /* Stop watching (and end) the previous program before starting the next. */
   _mpv_window_set_monitor (self, NULL, MPV_SOURCE_NONE);
-  m = mp_monitor_launch ((const char * const *) full, 10 * G_USEC_PER_SEC, &local);
+  m = mp_monitor_launch ((const char * const *) full, 30 * G_USEC_PER_SEC, &local);
   if (m == NULL)
     {
       g_autofree char *text = g_strdup_printf ("Cannot launch %s: %s", argv[0], local->message);

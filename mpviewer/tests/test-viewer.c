@@ -446,7 +446,8 @@ test_live_launch (void)
   const char *banner;
 
   quiet_children_begin ();
-  g_assert_true (mpv_window_launch (window, argv, &error));
+  mpv_window_launch (window, argv, &error);
+  g_assert_no_error (error);
   quiet_children_end ();
   g_assert_no_error (error);
   m = mpv_window_get_monitor (window);
@@ -493,7 +494,8 @@ test_launch_closed_window_ends_program (void)
   g_autoptr(GSubprocess) sp = NULL;
 
   quiet_children_begin ();
-  g_assert_true (mpv_window_launch (window, argv, &error));
+  mpv_window_launch (window, argv, &error);
+  g_assert_no_error (error);
   quiet_children_end ();
   sp = g_object_ref (mp_monitor_get_subprocess (mpv_window_get_monitor (window)));
   spin (300);
@@ -520,7 +522,8 @@ test_record_export_replay (void)
   MpvWindow *replay;
 
   quiet_children_begin ();
-  g_assert_true (mpv_window_launch (window, argv, &error));
+  mpv_window_launch (window, argv, &error);
+  g_assert_no_error (error);
   quiet_children_end ();
   g_assert_no_error (error);
   g_assert_true (mpv_window_start_recording (window, rec, &error));
