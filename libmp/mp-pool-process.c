@@ -207,6 +207,7 @@ worker_start (MpPoolCore *core, ProcBackend *pb, guint index, GError **error)
                                                     init, core->label),
                                      fds);
   process = mp_context_process_new (core->context, target);
+  _mp_process_set_role (process, MP_ROLE_WORKER);
   name = g_strdup (mp_process_get_name (process));
   if (g_str_has_prefix (name, "Process"))
     {

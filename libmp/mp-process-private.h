@@ -48,6 +48,7 @@ struct _MpProcess
   int              status_fd;      /* forkserver: the pipe the server writes the status to */
   int              sentinel_r;     /* without pidfds: a pipe the child holds open until exit */
   int              slot;           /* process table slot, -1 without one */
+  MpProcRole       role;           /* what monitors show it as (a pool sets WORKER) */
   gboolean         has_exitcode;
   int              exitcode;
 };
@@ -79,6 +80,8 @@ G_GNUC_NORETURN
 void        _mp_process_run_and_exit (MpCallable *target);
 
 const char *_mp_process_current_name (void);
+void        _mp_process_set_role    (MpProcess  *self,
+                                     MpProcRole  role);
 const char *_mp_start_method_name   (MpStartMethodId method);
 MpStartMethodId _mp_default_start_method (void);
 gboolean    _mp_check_initialized   (GError **error);

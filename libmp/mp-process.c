@@ -282,6 +282,14 @@ mp_parent_process (void)
   return parent_process;
 }
 
+/* Before start: the role the process table shows (MP_ROLE_PROCESS unless a pool says WORKER). */
+void
+_mp_process_set_role (MpProcess *self, MpProcRole role)
+{
+  g_return_if_fail (self->state == MP_PROCESS_INITIAL);
+  self->role = role;
+}
+
 const char *
 _mp_process_current_name (void)
 {
@@ -314,6 +322,7 @@ _mp_process_new_for_method (MpStartMethodId method, MpCallable *target)
 
   self->kind = MP_PROCESS_CHILD;
   self->state = MP_PROCESS_INITIAL;
+  self->role = MP_ROLE_PROCESS;
   self->method = method;
   self->target = target ? mp_callable_ref (target) : NULL;
   self->creator_pid = getpid ();
@@ -990,7 +999,7 @@ mp_process_start (MpProcess *self, GError **error)
   g_ptr_array_unref (mp_active_children ());
 
   _mp_arena_ensure ();
-  self->slot = _mp_arena_proc_claim (self->name, MP_ROLE_PROCESS, self->method,
+  self->slot = _mp_arena_proc_claim (self->name, self->role, self->method,
                                      self->daemon ? MP_PROC_FLAG_DAEMON : 0);
 
   switch (self->method)

@@ -483,6 +483,59 @@ test_live_launch (void)
   close_window (window);
 }
 
+/* A live pool example: its workers appear under the main process and the task stream gets a
+ * bar for each task the workers ran. */
+static void
+test_live_pool (void)
+{
+  MpvWindow *window = new_window ();
+  g_autofree char *program = example ("pi");
+  const char *argv[] = { program, "--darts", "200000000", "--tasks", "120", "--processes", "2",
+                         NULL };
+  g_autoptr(GError) error = NULL;
+  MpvTaskStream *stream;
+  GListModel *procs;
+  MpMonitor *m;
+  GPid main_pid = 0;
+  guint workers = 0;
+
+  quiet_children_begin ();
+  mpv_window_launch (window, argv, &error);
+  quiet_children_end ();
+  g_assert_no_error (error);
+  m = mpv_window_get_monitor (window);
+  mpv_window_show_page (window, "pools");
+  g_assert_true (wait_until (window_monitor_finished, window, WAIT_MS));
+  show_and_shoot (window, "pools", "live-pool-task-stream.png");
+  show_and_shoot (window, "processes", "live-pool-processes.png");
+
+  g_assert_cmpuint (n_items (mp_monitor_get_pools (m)), ==, 1);
+  procs = mp_monitor_get_processes (m);
+  for (guint i = 0; i < n_items (procs); i++)
+    {
+      g_autoptr(MpMonitorProcess) p = g_list_model_get_item (procs, i);
+      if (mp_monitor_process_get_role (p) == MP_MONITOR_ROLE_MAIN)
+        main_pid = mp_monitor_process_get_pid (p);
+    }
+  g_assert_cmpint (main_pid, >, 0);
+  for (guint i = 0; i < n_items (procs); i++)
+    {
+      g_autoptr(MpMonitorProcess) p = g_list_model_get_item (procs, i);
+      if (mp_monitor_process_get_role (p) == MP_MONITOR_ROLE_WORKER)
+        {
+          g_assert_cmpint (mp_monitor_process_get_ppid (p), ==, main_pid);
+          workers++;
+        }
+    }
+  g_assert_cmpuint (workers, >=, 2);
+
+  stream = mpv_pools_page_get_task_stream (MPV_POOLS_PAGE (mpv_window_get_page (window, "pools")));
+  g_assert_cmpuint (mpv_task_stream_get_n_lanes (stream), >=, 2);
+  g_assert_cmpuint (mpv_task_stream_get_n_bars (stream), >=, 100);
+  g_assert_cmpuint (mpv_task_stream_get_n_failed (stream), ==, 0);
+  close_window (window);
+}
+
 /* A launched program still running when its window closes is ended with it. */
 static void
 test_launch_closed_window_ends_program (void)
@@ -679,6 +732,7 @@ main (int argc, char **argv)
   g_test_add_func ("/viewer/replay/pool-task-stream", test_pool_task_stream);
   g_test_add_func ("/viewer/live/attach", test_live_attach);
   g_test_add_func ("/viewer/live/launch", test_live_launch);
+  g_test_add_func ("/viewer/live/pool", test_live_pool);
   g_test_add_func ("/viewer/live/close-ends-launched", test_launch_closed_window_ends_program);
   g_test_add_func ("/viewer/live/record-export-replay", test_record_export_replay);
   g_test_add_func ("/viewer/replay/play", test_replay_play);
