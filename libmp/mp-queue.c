@@ -432,7 +432,7 @@ put_record (MpQueue     *self,
           guint64 count = h->count;
           queue_unlock (self);
           for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) >= count; i++)
-            __builtin_ia32_pause ();
+            _mp_cpu_relax ();
           queue_lock (self);
           if (!((h->maxsize > 0 && h->count >= (guint64) h->maxsize) ||
                 h->capacity - (h->tail - h->head) < space_needed (h, record)))
@@ -626,7 +626,7 @@ get_record (MpQueue       *self,
   /* Items often arrive within microseconds: look before taking the lock and sleeping. */
   if (__atomic_load_n (&h->count, __ATOMIC_RELAXED) == 0 && timeout_us != 0)
     for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) == 0; i++)
-      __builtin_ia32_pause ();
+      _mp_cpu_relax ();
 
   queue_lock (self);
   while (h->count == 0)

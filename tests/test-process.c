@@ -435,7 +435,7 @@ test_daemon_terminated_with_parent (void **state)
   assert_true (grandchild > 0);
 
   /* Its parent has exited, so the daemonic grandchild must be gone (or going). */
-  assert_true (test_wait_pid_gone (grandchild, 30000));
+  assert_true (test_wait_pid_exited (grandchild, 30000));
 }
 
 static void

@@ -263,24 +263,8 @@ test_forkserver_replaced_after_kill (void **state)
   assert_true (server > 0);
 
   assert_int_equal (kill (server, SIGKILL), 0);
-  /* It is our child: it stays a zombie until the next start reaps it, so wait for the kill
-   * to take effect by looking at its state. */
-  {
-    gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
-    g_autofree char *path = g_strdup_printf ("/proc/%d/stat", server);
-    for (;;)
-      {
-        g_autofree char *stat = NULL;
-        const char *p;
-        if (!g_file_get_contents (path, &stat, NULL, NULL))
-          break;
-        p = strrchr (stat, ')');
-        if (p != NULL && (p[2] == 'Z' || p[2] == 'X'))
-          break;
-        assert_true (g_get_monotonic_time () < deadline);
-        g_usleep (1000);
-      }
-  }
+  /* It is our child: it stays a zombie until the next start reaps it. */
+  assert_true (test_wait_pid_exited (server, 30000));
 
   second = new_process (return_arg, g_variant_new ("(i)", 5), NULL);
   assert_true (mp_process_start (second, NULL));
