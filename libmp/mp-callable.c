@@ -32,7 +32,11 @@ struct _MpCallable
   MpFunc           func;
   GVariant        *args;   /* a tuple, never NULL */
   GUnixFDList     *fds;    /* nullable */
+  gboolean         batched;
 };
+
+/* The flags field of a serialized callable. */
+#define FLAG_BATCHED (1u << 0)
 
 G_DEFINE_BOXED_TYPE (MpCallable, mp_callable, mp_callable_ref, mp_callable_unref)
 
@@ -72,6 +76,46 @@ mp_callable_new_with_fds (MpFunc func, GVariant *args, GUnixFDList *fds)
   self->args = args ? g_variant_ref_sink (args) : g_variant_ref_sink (g_variant_new ("()"));
   self->fds = fds ? g_object_ref (fds) : NULL;
   return self;
+}
+
+/**
+ * mp_callable_new_batched:
+ * @func: a function over a whole chunk of items
+ * @args: (nullable): the bound arguments, a tuple (floating references are sunk)
+ *
+ * A callable for the pool's map functions (map, imap, imap_unordered, starmap and their
+ * asynchronous forms) that takes a chunk at a time instead of one item: @func is called once
+ * per chunk with the bound arguments followed by one array, the chunk's items as the caller
+ * gave them (a slice of the iterable, of the iterable's type), and returns an array of as many
+ * results, in order. A map's results are the same as with a per-item function; what changes
+ * is that a chunk costs one call and no #GVariant per item, which is what tiny functions over
+ * large fixed-size arrays (`ai`, `ad`…) need. An error fails the whole chunk.
+ *
+ * apply() and apply_async() call it with an array of one argument tuple and return the one
+ * result; mp_callable_invoke() (and a process target) calls @func as it is.
+ *
+ * Returns: (transfer full): a new callable
+ */
+MpCallable *
+mp_callable_new_batched (MpFunc func, GVariant *args)
+{
+  MpCallable *self = mp_callable_new_with_fds (func, args, NULL);
+
+  if (self != NULL)
+    self->batched = TRUE;
+  return self;
+}
+
+/**
+ * mp_callable_is_batched:
+ *
+ * Returns: %TRUE if @self was made by mp_callable_new_batched()
+ */
+gboolean
+mp_callable_is_batched (MpCallable *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return self->batched;
 }
 
 MpCallable *
@@ -291,8 +335,8 @@ hex (const guint8 *data, gsize len)
  * @fd_list: the list the callable's file descriptors are appended to (duplicated)
  * @error: return location for an error
  *
- * Turns @self into a #GVariant of type `(saytvuu)`: module path, module build-id, offset,
- * bound arguments, and the index and number of its descriptors in @fd_list.
+ * Turns @self into a #GVariant of type `(saytvuuu)`: module path, module build-id, offset,
+ * bound arguments, the index and number of its descriptors in @fd_list, and flags (batched).
  *
  * Returns: (transfer floating): the serialized callable, or %NULL on error
  */
@@ -343,12 +387,12 @@ mp_callable_serialize (MpCallable *self, GUnixFDList *fd_list, GError **error)
         }
     }
 
-  ret = g_variant_new ("(s@ayt@vuu)", s.name,
+  ret = g_variant_new ("(s@ayt@vuuu)", s.name,
                        g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, s.build_id,
                                                   s.build_id_len, 1),
                        (guint64) (s.addr - s.base),
                        g_variant_new_variant (self->args),
-                       base_index, count);
+                       base_index, count, self->batched ? FLAG_BATCHED : 0u);
   g_free (s.name);
   return ret;
 }
@@ -374,20 +418,28 @@ mp_callable_deserialize (GVariant *serialized, GUnixFDList *fd_list, GError **er
   const char *module;
   ModuleSearch s = { 0 };
   guint64 offset;
-  guint32 base_index, count;
+  guint32 base_index, count, flags;
   gsize id_len;
+  MpCallable *ret;
   void *handle = NULL;
 
   g_return_val_if_fail (serialized != NULL, NULL);
 
-  if (!g_variant_is_of_type (serialized, G_VARIANT_TYPE ("(saytvuu)")))
+  if (!g_variant_is_of_type (serialized, G_VARIANT_TYPE ("(saytvuuu)")))
     {
       g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION,
-                   "A serialized callable must be of type (saytvuu), not %s",
+                   "A serialized callable must be of type (saytvuuu), not %s",
                    g_variant_get_type_string (serialized));
       return NULL;
     }
-  g_variant_get (serialized, "(&s@ayt@vuu)", &module, &id, &offset, &args, &base_index, &count);
+  g_variant_get (serialized, "(&s@ayt@vuuu)", &module, &id, &offset, &args, &base_index, &count,
+                 &flags);
+  if (flags & ~FLAG_BATCHED)
+    {
+      g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION,
+                   "A serialized callable has unknown flags 0x%x", flags);
+      return NULL;
+    }
   {
     g_autoptr(GVariant) inner = g_variant_get_variant (args);
     g_variant_unref (args);
@@ -467,5 +519,7 @@ mp_callable_deserialize (GVariant *serialized, GUnixFDList *fd_list, GError **er
         }
     }
 
-  return mp_callable_new_with_fds ((MpFunc) (s.base + offset), args, fds);
+  ret = mp_callable_new_with_fds ((MpFunc) (s.base + offset), args, fds);
+  ret->batched = (flags & FLAG_BATCHED) != 0;
+  return ret;
 }

@@ -56,6 +56,11 @@ MpCallable  *mp_callable_new_with_fds (MpFunc        func,
                                        GVariant     *args,
                                        GUnixFDList  *fds);
 MP_AVAILABLE_IN_1_0
+MpCallable  *mp_callable_new_batched  (MpFunc        func,
+                                       GVariant     *args);
+MP_AVAILABLE_IN_1_0
+gboolean     mp_callable_is_batched   (MpCallable   *self);
+MP_AVAILABLE_IN_1_0
 MpCallable  *mp_callable_ref          (MpCallable   *self);
 MP_AVAILABLE_IN_1_0
 void         mp_callable_unref        (MpCallable   *self);

@@ -49,6 +49,7 @@ typedef enum
 
 /* Task flags, on the wire too. */
 #define MP_POOL_TASK_UNWRAP  (1u << 0)   /* chunk is `av`; each item must hold the args tuple */
+#define MP_POOL_TASK_BATCH   (1u << 1)   /* one call over the whole chunk (a batched callable) */
 
 /* Result flags, on the wire too. */
 #define MP_POOL_RESULT_NONE  (1u << 0)   /* a one-item chunk whose task returned NULL */

@@ -589,6 +589,66 @@ run_item (MpFunc       func,
   return TRUE;
 }
 
+/* A batched function's one call over the whole chunk: its result must be an array of one
+ * value per item. */
+static gboolean
+run_batch (MpFunc         func,
+           GVariant      *bound,
+           GUnixFDList   *fds,
+           GVariant      *chunk,
+           guint          first_item,
+           Sink          *sink,
+           MpPoolResults *out,
+           GError       **error)
+{
+  gsize n = g_variant_n_children (chunk);
+  GVariant *args = g_variant_ref_sink (g_variant_new_tuple (&chunk, 1));
+  GVariant *r;
+  const char *type;
+  gsize fixed;
+
+  if (bound != NULL && g_variant_n_children (bound) > 0)
+    args = join_args (bound, args);
+  r = func (args, fds, error);
+  if (r != NULL)
+    g_variant_take_ref (r);
+  g_variant_unref (args);
+  if (error != NULL && *error != NULL)
+    {
+      g_clear_pointer (&r, g_variant_unref);
+      return FALSE;
+    }
+  if (r == NULL || !g_variant_is_of_type (r, G_VARIANT_TYPE_ARRAY) ||
+      g_variant_n_children (r) != n)
+    {
+      g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
+                   "a batched function must return an array of %" G_GSIZE_FORMAT " results for "
+                   "items %u to %" G_GSIZE_FORMAT ", not %s", n, first_item,
+                   first_item + MAX (n, 1) - 1,
+                   r == NULL ? "nothing" : g_variant_get_type_string (r));
+      g_clear_pointer (&r, g_variant_unref);
+      return FALSE;
+    }
+
+  type = g_variant_get_type_string (r);
+  fixed = _mp_pool_type_fixed_size (type + 1, NULL);
+  if (fixed > 0 && g_variant_get_size (r) == n * fixed)
+    {
+      /* The results are the array's bytes: no value is taken apart. */
+      out->n = (guint) n;
+      out->type = _mp_pool_type_lookup (type + 1, strlen (type + 1), TRUE, NULL);
+      out->data = g_variant_get_data_as_bytes (r);
+    }
+  else
+    {
+      for (gsize i = 0; i < n; i++)
+        sink_add (sink, g_variant_get_child_value (r, i));
+      sink_finish (sink, out);
+    }
+  g_variant_unref (r);
+  return TRUE;
+}
+
 /*
  * Runs @func over the items of @chunk (an array of argument tuples, or of variants holding
  * them with MP_POOL_TASK_UNWRAP), in order, stopping at the first error. Fills @out with the
@@ -611,6 +671,8 @@ _mp_pool_run_chunk (MpFunc          func,
   guint32 flags = 0;
 
   memset (out, 0, sizeof *out);
+  if (task_flags & MP_POOL_TASK_BATCH)
+    return run_batch (func, bound, fds, chunk, first_item, &sink, out, error);
   for (gsize i = 0; i < n; i++)
     if (!run_item (func, bound, fds, g_variant_get_child_value (chunk, i), task_flags,
                    first_item + i, n == 1, &sink, &flags, &local_error))

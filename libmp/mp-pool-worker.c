@@ -276,7 +276,8 @@ handle_task (Worker *w, guint64 id, guint n_fds, const guint8 *payload, gsize si
   if (!_mp_pool_reader_typed (&r, th.chunk_type_len, th.chunk_len, &chunk_type, &elem_fixed,
                               &chunk_data) || chunk_type[0] != 'a')
     protocol_error ("malformed task items");
-  if (th.n_items == 1 && elem_fixed > 0 && th.chunk_len == elem_fixed)
+  if (th.n_items == 1 && elem_fixed > 0 && th.chunk_len == elem_fixed &&
+      !(th.flags & MP_POOL_TASK_BATCH))
     {
       /* One fixed-size item: its bytes are its argument tuple; no array to take apart. */
       g_autoptr(GBytes) bytes = g_bytes_new (chunk_data, th.chunk_len);

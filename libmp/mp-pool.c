@@ -681,7 +681,9 @@ prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GPtrArray **tasks
       data = g_variant_get_data_as_bytes (array);
     }
   job = _mp_async_result_new (self->core, MP_JOB_APPLY, 1, 1);
-  task_init (&job->one_task, func, chunk_type, data, 1, 0);
+  /* A batched function gets the same one-item array and returns a one-result array. */
+  task_init (&job->one_task, func, chunk_type, data, 1,
+             mp_callable_is_batched (func) ? MP_POOL_TASK_BATCH : 0);
   job->one_task.embedded = TRUE;
   *tasks = NULL;   /* the task is in the job */
   return job;
@@ -758,7 +760,13 @@ prepare_map (MpPool      *self,
       return NULL;
     }
   elem = g_variant_get_type_string (array) + 1;
-  if (star)
+  if (mp_callable_is_batched (func))
+    {
+      /* The function takes the caller's items as they are, a slice at a time. */
+      chunk_type = g_strdup (g_variant_get_type_string (array));
+      flags |= MP_POOL_TASK_BATCH;
+    }
+  else if (star)
     {
       if (elem[0] == '(')
         chunk_type = g_strconcat ("a", elem, NULL);

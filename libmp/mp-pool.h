@@ -65,6 +65,11 @@ G_BEGIN_DECLS
  *   fails, after every chunk ran (as Python), with the error of the lowest failing position.
  *   In an imap the error surfaces at its position; the rest of that chunk is skipped, later
  *   chunks are delivered.
+ * - A batched callable (mp_callable_new_batched()) is called once per chunk with the bound
+ *   arguments followed by the chunk's items as one array (a slice of @iterable, of its type;
+ *   for apply, an array of the one argument tuple) and returns an array with one result per
+ *   item: tiny functions over `ai`/`ad` then cost a loop over a C array instead of a
+ *   #GVariant per item. A wrong number of results is %MP_ERROR_INVALID_ARGUMENT.
  *
  * ## chunksize
  *

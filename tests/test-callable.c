@@ -248,7 +248,7 @@ offset_is_main_code (const ExecRanges *r, guint64 offset)
   return FALSE;
 }
 
-/* The fields of a serialized callable, "(saytvuu)". */
+/* The fields of a serialized callable, "(saytvuuu)". */
 typedef struct
 {
   char     *module;
@@ -257,6 +257,7 @@ typedef struct
   GVariant *args;       /* the value inside the "v" */
   guint32   base;
   guint32   count;
+  guint32   flags;
 } Parts;
 
 static void
@@ -265,9 +266,9 @@ parts_from (GVariant *serialized, Parts *p)
   g_autoptr(GVariant) id = NULL;
   g_autoptr(GVariant) boxed = NULL;
 
-  assert_true (g_variant_is_of_type (serialized, G_VARIANT_TYPE ("(saytvuu)")));
-  g_variant_get (serialized, "(s@ayt@vuu)", &p->module, &id, &p->offset, &boxed, &p->base,
-                 &p->count);
+  assert_true (g_variant_is_of_type (serialized, G_VARIANT_TYPE ("(saytvuuu)")));
+  g_variant_get (serialized, "(s@ayt@vuuu)", &p->module, &id, &p->offset, &boxed, &p->base,
+                 &p->count, &p->flags);
   p->build_id = g_variant_get_data_as_bytes (id);
   p->args = g_variant_get_variant (boxed);
 }
@@ -276,9 +277,9 @@ static GVariant *
 parts_to (const Parts *p)
 {
   return g_variant_ref_sink (
-    g_variant_new ("(s@ayt@vuu)", p->module,
+    g_variant_new ("(s@ayt@vuuu)", p->module,
                    g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, p->build_id, TRUE),
-                   p->offset, g_variant_new_variant (p->args), p->base, p->count));
+                   p->offset, g_variant_new_variant (p->args), p->base, p->count, p->flags));
 }
 
 static void
@@ -535,7 +536,7 @@ test_round_trip_same_process (void **state)
   assert_null (error);
   assert_non_null (serialized);
   g_variant_ref_sink (serialized);
-  assert_string_equal (g_variant_get_type_string (serialized), "(saytvuu)");
+  assert_string_equal (g_variant_get_type_string (serialized), "(saytvuuu)");
 
   /* a static function of the main program: empty module name, a build-id, no descriptors */
   parts_from (serialized, &p);
@@ -736,6 +737,46 @@ deserialize_fails (GVariant *serialized, GUnixFDList *fds)
   return g_strdup (error->message);
 }
 
+/* The batched flag travels; a flag this build does not know is refused. */
+static void
+test_batched_flag_round_trip (void **state)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GUnixFDList) list = g_unix_fd_list_new ();
+  g_autoptr(MpCallable) batched = mp_callable_new_batched (echo_args, NULL);
+  g_autoptr(MpCallable) plain = mp_callable_new (echo_args, NULL);
+  g_autoptr(MpCallable) back = NULL;
+  g_autoptr(MpCallable) back_plain = NULL;
+  g_autoptr(GVariant) s_batched = NULL;
+  g_autoptr(GVariant) s_plain = NULL;
+  g_autoptr(GVariant) hostile = NULL;
+  g_autofree char *msg = NULL;
+  Parts p = { 0 };
+
+  assert_true (mp_callable_is_batched (batched));
+  assert_false (mp_callable_is_batched (plain));
+  s_batched = g_variant_ref_sink (mp_callable_serialize (batched, list, &error));
+  assert_null (error);
+  s_plain = g_variant_ref_sink (mp_callable_serialize (plain, list, &error));
+  assert_null (error);
+
+  back = mp_callable_deserialize (s_batched, list, &error);
+  assert_null (error);
+  assert_true (mp_callable_is_batched (back));
+  assert_ptr_equal (mp_callable_get_func (back), echo_args);
+  back_plain = mp_callable_deserialize (s_plain, list, &error);
+  assert_null (error);
+  assert_false (mp_callable_is_batched (back_plain));
+
+  parts_from (s_batched, &p);
+  assert_int_equal (p.flags, 1);
+  p.flags = 0x80;
+  hostile = parts_to (&p);
+  msg = deserialize_fails (hostile, list);
+  check_contains (msg, "unknown flags");
+  parts_clear (&p);
+}
+
 static void
 test_hostile_wrong_type (void **state)
 {
@@ -750,7 +791,7 @@ test_hostile_wrong_type (void **state)
 
       assert_non_null (v);
       msg = deserialize_fails (v, NULL);
-      check_contains (msg, "(saytvuu)");
+      check_contains (msg, "(saytvuuu)");
     }
 }
 
@@ -1421,6 +1462,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_round_trip_with_fds),
     cmocka_unit_test (test_round_trip_in_spawned_child),
     cmocka_unit_test (test_spawned_child_target_error),
+    cmocka_unit_test (test_batched_flag_round_trip),
     cmocka_unit_test (test_hostile_wrong_type),
     cmocka_unit_test (test_hostile_unknown_build_id),
     cmocka_unit_test (test_hostile_library_not_left_loaded),

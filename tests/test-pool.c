@@ -230,6 +230,75 @@ use_inherited_pool (GVariant *args, GUnixFDList *fds, GError **error)
   return g_variant_new_int32 (code);
 }
 
+/* ---- batched functions: one call per chunk -------------------------------------------- */
+
+/* (k, ai): k * x * x for each x */
+static GVariant *
+scaled_squares_batch (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) items = g_variant_get_child_value (args, 1);
+  gint32 k = g_variant_get_int32 (g_variant_get_child_value (args, 0));
+  gsize n;
+  const gint32 *x = g_variant_get_fixed_array (items, &n, sizeof (gint32));
+  g_autofree gint32 *r = g_new (gint32, MAX (n, 1));
+
+  for (gsize i = 0; i < n; i++)
+    r[i] = k * x[i] * x[i];
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, r, n, sizeof (gint32));
+}
+
+/* (as): each string in capitals */
+static GVariant *
+upper_batch (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) items = g_variant_get_child_value (args, 0);
+  GVariantBuilder b;
+  GVariantIter iter;
+  const char *word;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_STRING_ARRAY);
+  g_variant_iter_init (&iter, items);
+  while (g_variant_iter_next (&iter, "&s", &word))
+    {
+      g_autofree char *up = g_utf8_strup (word, -1);
+      g_variant_builder_add (&b, "s", up);
+    }
+  return g_variant_builder_end (&b);
+}
+
+/* (a(ii)): a + b for each pair; fails with code 42 when a pair is (3, 3) */
+static GVariant *
+add_batch (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) items = g_variant_get_child_value (args, 0);
+  gsize n = g_variant_n_children (items);
+  g_autofree gint32 *r = g_new (gint32, MAX (n, 1));
+
+  for (gsize i = 0; i < n; i++)
+    {
+      gint32 a, b;
+      g_variant_get_child (items, i, "(ii)", &a, &b);
+      if (a == 3 && b == 3)
+        {
+          g_set_error (error, test_error_quark (), 42, "pair %d is bad", a);
+          return NULL;
+        }
+      r[i] = a + b;
+    }
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, r, n, sizeof (gint32));
+}
+
+/* (ai): one result too few */
+static GVariant *
+short_batch (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) items = g_variant_get_child_value (args, 0);
+  gsize n;
+  const gint32 *x = g_variant_get_fixed_array (items, &n, sizeof (gint32));
+
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, x, n > 0 ? n - 1 : 0, sizeof (gint32));
+}
+
 /* ---- setups --------------------------------------------------------------------------- */
 
 static int
@@ -364,6 +433,116 @@ test_results_equal_serial (void **state)
   assert_false (mp_imap_iterator_next (it, &v, WAIT_LONG, &error));
   assert_null (error);
   assert_int_equal (sum, expect);
+
+  close_join (pool);
+}
+
+/* A batched callable gives what the per-item function gives, through every map form. */
+static void
+test_batched (void **state)
+{
+  const char *words[] = { "alpha", "beta", "", "gamma delta", "épsilon", "z" };
+  g_autoptr(MpPool) pool = new_pool (2);
+  g_autoptr(MpCallable) sq = mp_callable_new_batched (scaled_squares_batch,
+                                                      g_variant_new ("(i)", 3));
+  g_autoptr(MpCallable) up = mp_callable_new_batched (upper_batch, NULL);
+  g_autoptr(MpCallable) ad = mp_callable_new_batched (add_batch, NULL);
+  g_autoptr(MpCallable) bad = mp_callable_new_batched (short_batch, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) res = NULL;
+  g_autoptr(GVariant) pairs = NULL;
+  g_autoptr(GVariant) strv = NULL;
+  g_autoptr(MpIMapIterator) it = NULL;
+  GVariantBuilder b;
+  const gint32 *r;
+  gsize n;
+  GVariant *v;
+
+  res = mp_pool_map (pool, sq, range_i (1000), 0, &error);
+  assert_null (error);
+  assert_string_equal (g_variant_get_type_string (res), "ai");
+  r = g_variant_get_fixed_array (res, &n, sizeof (gint32));
+  assert_int_equal (n, 1000);
+  for (gsize i = 0; i < n; i++)
+    assert_int_equal (r[i], (gint32) (3 * i * i));
+  g_clear_pointer (&res, g_variant_unref);
+
+  /* chunks of 7, the last one shorter; and a chunk of one */
+  res = mp_pool_map (pool, sq, range_i (100), 7, &error);
+  assert_null (error);
+  r = g_variant_get_fixed_array (res, &n, sizeof (gint32));
+  assert_int_equal (n, 100);
+  for (gsize i = 0; i < n; i++)
+    assert_int_equal (r[i], (gint32) (3 * i * i));
+  g_clear_pointer (&res, g_variant_unref);
+  res = mp_pool_map (pool, sq, range_i (1), 0, &error);
+  assert_null (error);
+  r = g_variant_get_fixed_array (res, &n, sizeof (gint32));
+  assert_int_equal (n, 1);
+  assert_int_equal (r[0], 0);
+  g_clear_pointer (&res, g_variant_unref);
+
+  /* values of varying size */
+  strv = g_variant_ref_sink (g_variant_new_strv (words, G_N_ELEMENTS (words)));
+  res = mp_pool_map (pool, up, strv, 2, &error);
+  assert_null (error);
+  assert_string_equal (g_variant_get_type_string (res), "as");
+  assert_int_equal (g_variant_n_children (res), G_N_ELEMENTS (words));
+  for (gsize i = 0; i < G_N_ELEMENTS (words); i++)
+    {
+      g_autofree char *want = g_utf8_strup (words[i], -1);
+      const char *got;
+      g_variant_get_child (res, i, "&s", &got);
+      assert_string_equal (got, want);
+    }
+  g_clear_pointer (&res, g_variant_unref);
+
+  /* starmap hands over the argument tuples; apply is a chunk of one */
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ii)"));
+  for (gint32 i = 0; i < 300; i++)
+    g_variant_builder_add (&b, "(ii)", i, 2 * i + 1);
+  pairs = g_variant_ref_sink (g_variant_builder_end (&b));
+  res = mp_pool_starmap (pool, ad, pairs, 0, &error);
+  assert_null (error);
+  r = g_variant_get_fixed_array (res, &n, sizeof (gint32));
+  assert_int_equal (n, 300);
+  for (gsize i = 0; i < n; i++)
+    assert_int_equal (r[i], (gint32) (3 * i + 1));
+  g_clear_pointer (&res, g_variant_unref);
+  res = mp_pool_apply (pool, ad, g_variant_new ("(ii)", 20, 22), &error);
+  assert_null (error);
+  assert_int_equal (g_variant_get_int32 (res), 42);
+  g_clear_pointer (&res, g_variant_unref);
+
+  /* imap, chunksize 100 over 1000 items: in order */
+  it = mp_pool_imap (pool, sq, range_i (1000), 100, &error);
+  assert_non_null (it);
+  for (gint32 i = 0; i < 1000; i++)
+    {
+      assert_true (mp_imap_iterator_next (it, &v, WAIT_LONG, &error));
+      assert_int_equal (g_variant_get_int32 (v), 3 * i * i);
+      g_variant_unref (v);
+    }
+  assert_false (mp_imap_iterator_next (it, &v, WAIT_LONG, &error));
+  assert_null (error);
+
+  /* A batch that fails fails its chunk, with its own error; one that returns the wrong
+   * number of results is an error too; the pool goes on working. */
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ii)"));
+  for (gint32 i = 0; i < 10; i++)
+    g_variant_builder_add (&b, "(ii)", i, i);
+  res = mp_pool_starmap (pool, ad, g_variant_builder_end (&b), 2, &error);
+  assert_null (res);
+  assert_true (g_error_matches (error, test_error_quark (), 42));
+  g_clear_error (&error);
+  res = mp_pool_map (pool, bad, range_i (10), 5, &error);
+  assert_null (res);
+  assert_true (g_error_matches (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT));
+  assert_non_null (strstr (error->message, "batched function must return an array of 5"));
+  g_clear_error (&error);
+  res = mp_pool_map (pool, sq, range_i (10), 0, &error);
+  assert_null (error);
+  assert_int_equal (g_variant_n_children (res), 10);
 
   close_join (pool);
 }
@@ -1197,6 +1376,9 @@ main (int argc, char **argv)
     { "results_equal_serial/fork", test_results_equal_serial, setup_fork, NULL, NULL },
     { "results_equal_serial/spawn", test_results_equal_serial, setup_spawn, NULL, NULL },
     { "results_equal_serial/forkserver", test_results_equal_serial, setup_forkserver, NULL, NULL },
+    { "batched/fork", test_batched, setup_fork, NULL, NULL },
+    { "batched/spawn", test_batched, setup_spawn, NULL, NULL },
+    { "batched/forkserver", test_batched, setup_forkserver, NULL, NULL },
     { "types_and_none", test_types_and_none, setup_fork, NULL, NULL },
     { "empty_input", test_empty_input, setup_fork, NULL, NULL },
     { "get_timeout_and_state", test_get_timeout_and_state, setup_fork, NULL, NULL },

@@ -53,6 +53,20 @@ add (GVariant *args, GUnixFDList *fds, GError **error)
   return g_variant_new_int32 (a + b);
 }
 
+/* (ai): x * x for each x, one call per chunk */
+static GVariant *
+square_batch (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) items = g_variant_get_child_value (args, 0);
+  gsize n;
+  const gint32 *x = g_variant_get_fixed_array (items, &n, sizeof (gint32));
+  g_autofree gint32 *r = g_new (gint32, MAX (n, 1));
+
+  for (gsize i = 0; i < n; i++)
+    r[i] = x[i] * x[i];
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, r, n, sizeof (gint32));
+}
+
 static GVariant *
 sleep_ms (GVariant *args, GUnixFDList *fds, GError **error)
 {
@@ -189,6 +203,30 @@ test_results_equal_serial (void **state)
 }
 
 /* Threads: one process, several thread ids. */
+/* The same batched callable as a process pool's: one call per chunk, the same results. */
+static void
+test_batched (void **state)
+{
+  g_autoptr(MpPool) pool = mp_thread_pool_new (2, NULL);
+  g_autoptr(MpCallable) sq = mp_callable_new_batched (square_batch, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) res = NULL;
+  const gint32 *r;
+  gsize n;
+
+  res = mp_pool_map (pool, sq, range_i (1000), 9, &error);
+  assert_null (error);
+  r = g_variant_get_fixed_array (res, &n, sizeof (gint32));
+  assert_int_equal (n, 1000);
+  for (gsize i = 0; i < n; i++)
+    assert_int_equal (r[i], (gint32) (i * i));
+  g_clear_pointer (&res, g_variant_unref);
+  res = mp_pool_apply (pool, sq, g_variant_new ("(i)", 12), &error);
+  assert_null (error);
+  assert_int_equal (g_variant_get_int32 (res), 144);
+  close_join (pool);
+}
+
 static void
 test_threads_not_processes (void **state)
 {
@@ -329,6 +367,7 @@ main (int argc, char **argv)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_invalid),
     cmocka_unit_test (test_results_equal_serial),
+    cmocka_unit_test (test_batched),
     cmocka_unit_test (test_threads_not_processes),
     cmocka_unit_test (test_errors),
     cmocka_unit_test (test_initializer_per_thread),
