@@ -189,6 +189,10 @@ mpv_events_page_refresh (MpvPage *page)
   else
     text = g_strdup_printf ("%u shown of %u events", shown, kept);
   gtk_label_set_text (self->summary_label, text);
+  /* The log's positions hold new events now (it does not announce that): refilter, and
+   * rewrite the visible cells. */
+  if (gtk_filter_list_model_get_filter (self->filtered) != NULL)
+    gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
   mpv_cell_set_refresh (self->cells);
 }
 

@@ -172,7 +172,21 @@ settle_done (gpointer user_data)
   const char *name = fs->pages[fs->page_i];
 
   if (fs->clock == NULL)
-    fs->clock = g_object_ref (gtk_widget_get_frame_clock (GTK_WIDGET (fs->window)));
+    {
+      GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (fs->window));
+
+      if (clock == NULL)   /* the window was closed or never shown */
+        {
+          GtkApplication *app = gtk_window_get_application (GTK_WINDOW (fs->window));
+
+          g_printerr ("mpviewer: --frame-stats: the window has no frame clock\n");
+          if (app != NULL)
+            g_application_quit (G_APPLICATION (app));
+          frame_stats_free (fs);
+          return G_SOURCE_REMOVE;
+        }
+      fs->clock = g_object_ref (clock);
+    }
   fs->page = mpv_window_get_page (fs->window, name);
   fs->frame_start = fs->last_end = 0;
   fs->page_start = g_get_monotonic_time ();
