@@ -31,6 +31,8 @@ static char *opt_export;
 static double opt_duration;
 static double opt_speed = 1.0;
 static int opt_interval = 500;
+static double opt_frame_stats;
+static char *opt_frame_stats_pages;
 static char **opt_command;
 
 static const GOptionEntry entries[] = {
@@ -44,6 +46,8 @@ static const GOptionEntry entries[] = {
   { "export-chrome", 'e', 0, G_OPTION_ARG_FILENAME, &opt_export, "Export the recording (--replay FILE, or the one --record writes) as Chrome Trace Event JSON for Perfetto", "OUT" },
   { "speed", 's', 0, G_OPTION_ARG_DOUBLE, &opt_speed, "Replay speed (1 = real time, 0 = as fast as possible)", "X" },
   { "interval", 'i', 0, G_OPTION_ARG_INT, &opt_interval, "Refresh interval of the live view in ms (default 500)", "MS" },
+  { "frame-stats", 0, 0, G_OPTION_ARG_DOUBLE, &opt_frame_stats, "Measure the window's frames for SECS per page, print them and quit (GUI; see bench/README.md)", "SECS" },
+  { "frame-stats-pages", 0, 0, G_OPTION_ARG_STRING, &opt_frame_stats_pages, "Pages --frame-stats measures (default: pools,processes)", "PAGES" },
   { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version", NULL },
   { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_command, NULL, "[-- PROGRAM ARGS…]" },
   { NULL }
@@ -88,6 +92,11 @@ main (int argc, char **argv)
     return usage_error (ctx, "--attach needs a positive process id");
   if (opt_interval < 10)
     return usage_error (ctx, "--interval must be at least 10 ms");
+  if (opt_frame_stats < 0)
+    return usage_error (ctx, "--frame-stats cannot be negative");
+  if (opt_frame_stats > 0 && (opt_headless || opt_once || opt_record != NULL || n_sources == 0))
+    return usage_error (ctx, "--frame-stats measures the window: give a program to watch, "
+                             "without --headless, --once or --record");
   if (opt_duration < 0 || opt_speed < 0)
     return usage_error (ctx, "--duration and --speed cannot be negative");
   if (opt_export != NULL && opt_replay == NULL && opt_record == NULL)
@@ -120,11 +129,18 @@ main (int argc, char **argv)
   o.refresh_ms = (guint) opt_interval;
   /* Recording in the background is quiet unless a view was asked for. */
   o.quiet = opt_record != NULL && !opt_headless;
+  o.frame_stats = opt_frame_stats;
+  o.frame_stats_pages = opt_frame_stats_pages;
 
 #ifdef MPVIEWER_HAVE_GUI
   /* The GUI starts here: whenever no terminal mode was asked for. */
   if (!opt_headless && !opt_once && opt_record == NULL)
     return mpviewer_gui_run (&o, argc, argv);
 #endif
+  if (o.frame_stats > 0)
+    {
+      g_printerr ("mpviewer: --frame-stats needs the GTK front end\n");
+      return 1;
+    }
   return mpviewer_headless_run (&o);
 }

@@ -8,6 +8,7 @@
  */
 
 #include "mpv-application.h"
+#include "mpv-frame-stats.h"
 #include "mpv-window.h"
 
 struct _MpvApplication
@@ -18,6 +19,8 @@ struct _MpvApplication
   char          *replay_path;
   char         **command;
   double         speed;
+  double         frame_stats;
+  char          *frame_stats_pages;
   GSettings     *settings;
 };
 
@@ -128,6 +131,8 @@ mpv_application_activate (GApplication *app)
   else if (self->command != NULL)
     (void) mpv_window_launch (window, (const char * const *) self->command, NULL);
   gtk_window_present (GTK_WINDOW (window));
+  if (self->frame_stats > 0)
+    mpv_frame_stats_run (window, self->frame_stats, self->frame_stats_pages);
 }
 
 static void
@@ -137,6 +142,7 @@ mpv_application_finalize (GObject *object)
 
   g_free (self->replay_path);
   g_strfreev (self->command);
+  g_free (self->frame_stats_pages);
   g_clear_object (&self->settings);
   G_OBJECT_CLASS (mpv_application_parent_class)->finalize (object);
 }
@@ -171,6 +177,8 @@ mpv_application_new (const MpViewerOptions *options)
       self->replay_path = g_strdup (options->replay_path);
       self->command = g_strdupv (options->command);
       self->speed = options->speed > 0 ? options->speed : 1.0;
+      self->frame_stats = options->frame_stats;
+      self->frame_stats_pages = g_strdup (options->frame_stats_pages);
     }
   return self;
 }

@@ -4,10 +4,17 @@
  *
  * NOTES:
  * The log is a ring of plain MpTraceEvent records (capacity fixed at creation); appending a
- * batch is a memcpy and at most two "items-changed" emissions (the oldest dropped, the new
- * added), whatever the batch size. Item objects are made only when a view asks for a row, and
- * the batch is cut to the capacity first, so a flood of events costs a copy, not an object per
- * event.
+ * batch is a memcpy, whatever the batch size. Item objects are made only when a view asks for
+ * a row, and the batch is cut to the capacity first, so a flood of events costs a copy, not an
+ * object per event.
+ *
+ * An item is a position in the log, not a copy of an event: it reads the event found at its
+ * position when asked. While the log fills, a batch is one "items-changed" (added at the end);
+ * once it is full, a batch changes what every position holds but not the number of items, so
+ * no "items-changed" is emitted at all and the view keeps its row widgets; the page rewrites
+ * the text of the visible cells on its refresh schedule (and refilters if it filters). With
+ * removals and additions instead, a column view tears down and rebuilds every visible row on
+ * every batch: tens of milliseconds, twenty times a second, under a busy program.
  */
 
 #include <string.h>
@@ -17,15 +24,23 @@
 struct _MpvEventItem
 {
   GObject      parent_instance;
-  MpTraceEvent event;
-  guint64      seq;
+  MpvEventLog *log;              /* owned */
+  guint        position;
 };
 
 G_DEFINE_FINAL_TYPE (MpvEventItem, mpv_event_item, G_TYPE_OBJECT)
 
 static void
+mpv_event_item_finalize (GObject *object)
+{
+  g_clear_object (&MPV_EVENT_ITEM (object)->log);
+  G_OBJECT_CLASS (mpv_event_item_parent_class)->finalize (object);
+}
+
+static void
 mpv_event_item_class_init (MpvEventItemClass *klass)
 {
+  G_OBJECT_CLASS (klass)->finalize = mpv_event_item_finalize;
 }
 
 static void
@@ -33,19 +48,6 @@ mpv_event_item_init (MpvEventItem *self)
 {
 }
 
-const MpTraceEvent *
-mpv_event_item_get_event (MpvEventItem *self)
-{
-  g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), NULL);
-  return &self->event;
-}
-
-guint64
-mpv_event_item_get_seq (MpvEventItem *self)
-{
-  g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), 0);
-  return self->seq;
-}
 
 struct _MpvEventLog
 {
@@ -56,6 +58,27 @@ struct _MpvEventLog
   guint         len;
   guint64       n_seen;          /* events ever appended: the sequence number of the next */
 };
+
+const MpTraceEvent *
+mpv_event_item_get_event (MpvEventItem *self)
+{
+  static const MpTraceEvent none;
+  MpvEventLog *log;
+
+  g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), NULL);
+  log = self->log;
+  /* A row a view has not dropped yet after a clear. */
+  if (self->position >= log->len)
+    return &none;
+  return &log->ring[(log->start + self->position) % log->capacity];
+}
+
+guint64
+mpv_event_item_get_seq (MpvEventItem *self)
+{
+  g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), 0);
+  return self->log->n_seen - self->log->len + self->position;
+}
 
 static GType
 mpv_event_log_get_item_type (GListModel *model)
@@ -78,8 +101,8 @@ mpv_event_log_get_item (GListModel *model, guint position)
   if (position >= self->len)
     return NULL;
   item = g_object_new (MPV_TYPE_EVENT_ITEM, NULL);
-  item->event = self->ring[(self->start + position) % self->capacity];
-  item->seq = self->n_seen - self->len + position;
+  item->log = g_object_ref (self);
+  item->position = position;
   return item;
 }
 
@@ -125,26 +148,25 @@ mpv_event_log_new (guint capacity)
 void
 mpv_event_log_append (MpvEventLog *self, const MpTraceEvent *events, guint n_events)
 {
-  guint removed = 0, added;
+  guint old_len, dropped = 0;
   guint64 total;
 
   g_return_if_fail (MPV_IS_EVENT_LOG (self));
+
   if (n_events == 0)
     return;
-
   total = n_events;
   if (n_events > self->capacity)
     {
       events += n_events - self->capacity;
       n_events = self->capacity;
     }
-  /* Two steps, each announced before the next, as list models must. */
+  old_len = self->len;
   if (self->len + n_events > self->capacity)
     {
-      removed = self->len + n_events - self->capacity;
-      self->start = (self->start + removed) % self->capacity;
-      self->len -= removed;
-      g_list_model_items_changed (G_LIST_MODEL (self), 0, removed, 0);
+      dropped = self->len + n_events - self->capacity;
+      self->start = (self->start + dropped) % self->capacity;
+      self->len -= dropped;
     }
   for (guint i = 0; i < n_events;)
     {
@@ -156,8 +178,9 @@ mpv_event_log_append (MpvEventLog *self, const MpTraceEvent *events, guint n_eve
     }
   self->len += n_events;
   self->n_seen += total;
-  added = n_events;
-  g_list_model_items_changed (G_LIST_MODEL (self), self->len - added, 0, added);
+  /* Only growth is announced: positions keep existing (see NOTES). */
+  if (self->len > old_len)
+    g_list_model_items_changed (G_LIST_MODEL (self), old_len, 0, self->len - old_len);
 }
 
 void

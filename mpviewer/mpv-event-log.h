@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 #define MPV_TYPE_EVENT_ITEM (mpv_event_item_get_type ())
 G_DECLARE_FINAL_TYPE (MpvEventItem, mpv_event_item, MPV, EVENT_ITEM, GObject)
 
+/* The event now at the item's position in its log (the log moves on; see mpv-event-log.c). */
 const MpTraceEvent *mpv_event_item_get_event (MpvEventItem *self);
 guint64             mpv_event_item_get_seq   (MpvEventItem *self);
 

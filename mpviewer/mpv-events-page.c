@@ -7,6 +7,10 @@
  * bounded; this page filters it with a GtkFilterListModel. With no search text and all kinds
  * shown the filter is removed, so an unfiltered log costs nothing per event; a filter runs
  * incrementally, so a large log never blocks a frame.
+ *
+ * The log is attached to the view only while the page is shown: a column view bound to a log
+ * that moves by thousands of rows per batch rebinds and re-measures its rows on every batch,
+ * shown or not, which would be most of the viewer's work under a busy program.
  */
 
 #include <string.h>
@@ -139,7 +143,26 @@ mpv_events_page_set_log (MpvEventsPage *self, MpvEventLog *log)
 {
   g_return_if_fail (MPV_IS_EVENTS_PAGE (self));
   g_set_object (&self->log, log);
-  gtk_filter_list_model_set_model (self->filtered, log ? G_LIST_MODEL (log) : NULL);
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)))
+    gtk_filter_list_model_set_model (self->filtered, log ? G_LIST_MODEL (log) : NULL);
+}
+
+static void
+mpv_events_page_map (GtkWidget *widget)
+{
+  MpvEventsPage *self = MPV_EVENTS_PAGE (widget);
+
+  gtk_filter_list_model_set_model (self->filtered, self->log ? G_LIST_MODEL (self->log) : NULL);
+  GTK_WIDGET_CLASS (mpv_events_page_parent_class)->map (widget);
+}
+
+static void
+mpv_events_page_unmap (GtkWidget *widget)
+{
+  MpvEventsPage *self = MPV_EVENTS_PAGE (widget);
+
+  GTK_WIDGET_CLASS (mpv_events_page_parent_class)->unmap (widget);
+  gtk_filter_list_model_set_model (self->filtered, NULL);
 }
 
 GListModel *
@@ -166,6 +189,10 @@ mpv_events_page_refresh (MpvPage *page)
   else
     text = g_strdup_printf ("%u shown of %u events", shown, kept);
   gtk_label_set_text (self->summary_label, text);
+  /* The log's positions hold new events now (it does not announce that): refilter, and
+   * rewrite the visible cells. */
+  if (gtk_filter_list_model_get_filter (self->filtered) != NULL)
+    gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
   mpv_cell_set_refresh (self->cells);
 }
 
@@ -209,6 +236,8 @@ mpv_events_page_class_init (MpvEventsPageClass *klass)
   object_class->dispose = mpv_events_page_dispose;
   object_class->finalize = mpv_events_page_finalize;
   page_class->refresh = mpv_events_page_refresh;
+  widget_class->map = mpv_events_page_map;
+  widget_class->unmap = mpv_events_page_unmap;
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/libmp/Viewer/ui/mpv-events-page.ui");

@@ -7,6 +7,9 @@
  * signals only to schedule a refresh: a timer of MPV_PAGE_REFRESH_MS, so the work per second is
  * bounded whatever the event rate. Models (processes, locks, …) are bound directly by the
  * subclasses; the monitor notifies their items once per batch.
+ *
+ * A page that is not shown (not mapped) does not refresh: it only remembers that it is stale
+ * and refreshes when it is shown again, so the hidden pages cost nothing per batch.
  */
 
 #include "mpv-page.h"
@@ -18,6 +21,7 @@ typedef struct
   gulong     updated_id;
   guint      refresh_id;
   guint      time_window;
+  gboolean   stale;              /* data came while the page was hidden */
 } MpvPagePrivate;
 
 enum
@@ -39,6 +43,7 @@ refresh_timeout (gpointer user_data)
   MpvPagePrivate *priv = mpv_page_get_instance_private (self);
 
   priv->refresh_id = 0;
+  priv->stale = FALSE;
   if (MPV_PAGE_GET_CLASS (self)->refresh != NULL)
     MPV_PAGE_GET_CLASS (self)->refresh (self);
   return G_SOURCE_REMOVE;
@@ -50,6 +55,11 @@ mpv_page_queue_refresh (MpvPage *self)
   MpvPagePrivate *priv = mpv_page_get_instance_private (self);
 
   g_return_if_fail (MPV_IS_PAGE (self));
+  if (!gtk_widget_get_mapped (GTK_WIDGET (self)))
+    {
+      priv->stale = TRUE;
+      return;
+    }
   if (priv->refresh_id == 0)
     priv->refresh_id = g_timeout_add_full (G_PRIORITY_DEFAULT_IDLE, MPV_PAGE_REFRESH_MS,
                                            refresh_timeout, self, NULL);
@@ -137,6 +147,21 @@ mpv_page_set_time_window (MpvPage *self, guint seconds)
 }
 
 static void
+mpv_page_map (GtkWidget *widget)
+{
+  MpvPage *self = MPV_PAGE (widget);
+  MpvPagePrivate *priv = mpv_page_get_instance_private (self);
+
+  GTK_WIDGET_CLASS (mpv_page_parent_class)->map (widget);
+  /* Shown again: catch up at once rather than after a refresh interval. */
+  if (priv->stale)
+    {
+      g_clear_handle_id (&priv->refresh_id, g_source_remove);
+      priv->refresh_id = g_timeout_add_full (G_PRIORITY_DEFAULT, 0, refresh_timeout, self, NULL);
+    }
+}
+
+static void
 mpv_page_dispose (GObject *object)
 {
   MpvPage *self = MPV_PAGE (object);
@@ -210,6 +235,7 @@ mpv_page_class_init (MpvPageClass *klass)
                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
+  widget_class->map = mpv_page_map;
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 

@@ -8,6 +8,13 @@
  * on the page's schedule; snapshot() only draws what was copied. Lanes are the current workers
  * in pid order, then workers that ran tasks in the window but are gone (replaced, killed),
  * labelled with what became of them.
+ *
+ * While the monitor runs and the widget is shown, a tick callback redraws it on every frame of
+ * the frame clock and the time axis moves with the frame's time, so the stream scrolls
+ * smoothly between refreshes instead of jumping ten times a second: a live program's events are
+ * stamped with CLOCK_MONOTONIC, the frame clock's time base, so "now" is the frame's time; a
+ * replay moves on from its data time at the replay speed. A frame only draws; it never reads
+ * the monitor.
  */
 
 #include <math.h>
@@ -41,8 +48,10 @@ struct _MpvTaskStream
 
   GArray        *lanes;          /* Lane */
   GArray        *bars;           /* Bar */
-  guint64        now_ns;
+  guint64        now_ns;         /* data time at the last refresh */
+  gint64         refresh_us;     /* monotonic time of the last refresh */
   guint          n_failed;
+  guint          tick_id;
 };
 
 G_DEFINE_FINAL_TYPE (MpvTaskStream, mpv_task_stream, GTK_TYPE_WIDGET)
@@ -50,6 +59,56 @@ G_DEFINE_FINAL_TYPE (MpvTaskStream, mpv_task_stream, GTK_TYPE_WIDGET)
 #define LANE_HEIGHT 22
 #define AXIS_HEIGHT 22
 #define LABEL_WIDTH 150
+#define MAX_EXTRAPOLATE_NS G_GUINT64_CONSTANT (2000000000)
+
+static gboolean
+is_moving (MpvTaskStream *self)
+{
+  return self->pool != NULL && self->monitor != NULL && mp_monitor_is_running (self->monitor) &&
+         !mp_monitor_get_finished (self->monitor) && gtk_widget_get_mapped (GTK_WIDGET (self));
+}
+
+static gboolean
+tick (GtkWidget *widget, GdkFrameClock *clock, gpointer user_data)
+{
+  MpvTaskStream *self = MPV_TASK_STREAM (widget);
+
+  if (!is_moving (self))
+    {
+      self->tick_id = 0;
+      gtk_widget_queue_draw (widget);
+      return G_SOURCE_REMOVE;
+    }
+  gtk_widget_queue_draw (widget);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+ensure_tick (MpvTaskStream *self)
+{
+  if (self->tick_id == 0 && is_moving (self))
+    self->tick_id = gtk_widget_add_tick_callback (GTK_WIDGET (self), tick, NULL, NULL);
+}
+
+/* The right edge of the stream in this frame (data time). */
+static guint64
+frame_now_ns (MpvTaskStream *self)
+{
+  GdkFrameClock *clock;
+  gint64 t_us;
+  guint64 ahead;
+
+  if (self->tick_id == 0 || (clock = gtk_widget_get_frame_clock (GTK_WIDGET (self))) == NULL)
+    return self->now_ns;
+  t_us = gdk_frame_clock_get_frame_time (clock);
+  if (mp_monitor_get_source (self->monitor) != MP_MONITOR_SOURCE_TRACE)
+    return MAX (self->now_ns, (guint64) t_us * 1000);
+  if (t_us <= self->refresh_us || mp_monitor_get_replay_speed (self->monitor) <= 0)
+    return self->now_ns;
+  ahead = (guint64) ((double) (t_us - self->refresh_us) * 1000 *
+                     mp_monitor_get_replay_speed (self->monitor));
+  return self->now_ns + MIN (ahead, MAX_EXTRAPOLATE_NS);
+}
 
 static void
 lane_clear (gpointer data)
@@ -165,6 +224,8 @@ mpv_task_stream_refresh (MpvTaskStream *self)
     }
 
   self->now_ns = mp_monitor_get_now_ns (self->monitor);
+  self->refresh_us = g_get_monotonic_time ();
+  ensure_tick (self);
   {
     /* A young program fills the width: the window is at most as long as the program ran. */
     guint64 t0 = mp_monitor_get_start_monotonic_ns (self->monitor);
@@ -241,7 +302,8 @@ mpv_task_stream_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   g_autoptr(PangoLayout) layout = gtk_widget_create_pango_layout (widget, NULL);
   double x0 = LABEL_WIDTH, x1 = width - 8;
   double window_ns = self->shown * 1e9;
-  guint64 from = self->now_ns > (guint64) window_ns ? self->now_ns - (guint64) window_ns : 0;
+  guint64 now = frame_now_ns (self);
+  guint64 from = now > (guint64) window_ns ? now - (guint64) window_ns : 0;
   GdkRGBA fg, done_color, failed_color;
   cairo_t *cr;
 
@@ -300,7 +362,8 @@ G_GNUC_END_IGNORE_DEPRECATIONS
     {
       const Bar *bar = &g_array_index (self->bars, Bar, i);
       double bx0 = x0 + (x1 - x0) * ((double) bar->start_ns - (double) from) / window_ns;
-      double bx1 = x0 + (x1 - x0) * ((double) bar->end_ns - (double) from) / window_ns;
+      guint64 end_ns = bar->running ? now : bar->end_ns;
+      double bx1 = x0 + (x1 - x0) * ((double) end_ns - (double) from) / window_ns;
       double y = bar->lane * LANE_HEIGHT + 4;
       double h = LANE_HEIGHT - 8;
       const GdkRGBA *c = bar->failed ? &failed_color : &done_color;
@@ -368,6 +431,24 @@ mpv_task_stream_measure (GtkWidget *widget, GtkOrientation orientation, int for_
 }
 
 static void
+mpv_task_stream_map (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (mpv_task_stream_parent_class)->map (widget);
+  ensure_tick (MPV_TASK_STREAM (widget));
+}
+
+static void
+mpv_task_stream_unmap (GtkWidget *widget)
+{
+  MpvTaskStream *self = MPV_TASK_STREAM (widget);
+
+  if (self->tick_id != 0)
+    gtk_widget_remove_tick_callback (widget, self->tick_id);
+  self->tick_id = 0;
+  GTK_WIDGET_CLASS (mpv_task_stream_parent_class)->unmap (widget);
+}
+
+static void
 mpv_task_stream_dispose (GObject *object)
 {
   MpvTaskStream *self = MPV_TASK_STREAM (object);
@@ -397,6 +478,8 @@ mpv_task_stream_class_init (MpvTaskStreamClass *klass)
   object_class->finalize = mpv_task_stream_finalize;
   widget_class->snapshot = mpv_task_stream_snapshot;
   widget_class->measure = mpv_task_stream_measure;
+  widget_class->map = mpv_task_stream_map;
+  widget_class->unmap = mpv_task_stream_unmap;
   gtk_widget_class_set_css_name (widget_class, "taskstream");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_IMG);
 }

@@ -19,6 +19,11 @@ display_available (void)
 static int
 terminal_fallback (const MpViewerOptions *options)
 {
+  if (options->frame_stats > 0)
+    {
+      g_printerr ("mpviewer: --frame-stats needs a display (run it under xvfb-run -a)\n");
+      return 1;
+    }
   if (options->attach_pid != 0 || options->replay_path != NULL || options->command != NULL)
     return mpviewer_headless_run (options);
   /* The picker needs a display; in a terminal, say what to do instead, as the terminal-only

@@ -23,6 +23,8 @@ typedef struct
   double   speed;                /* --speed (replay) */
   guint    refresh_ms;           /* --interval */
   gboolean quiet;                /* no live view (recording without --headless) */
+  double   frame_stats;          /* --frame-stats, seconds per page, 0 = off (GUI only) */
+  char    *frame_stats_pages;    /* --frame-stats-pages, comma-separated, NULL = the default */
 } MpViewerOptions;
 
 int  mpviewer_headless_list   (void);

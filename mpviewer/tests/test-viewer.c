@@ -717,6 +717,31 @@ test_no_display_falls_back (void)
   g_assert_nonnull (strstr (out, "Philosopher-0"));
 }
 
+/* mpviewer --frame-stats measures its own frames and prints the benchmark rows (no timing is
+ * checked here: bench/run measures). */
+static void
+test_frame_stats (void)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) sp = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  sp = g_subprocess_launcher_spawn (launcher, &error, env_path ("MPVIEWER_BIN"), "--replay",
+                                    env_path ("MPVIEWER_POOL_TRACE"), "--frame-stats", "0.5",
+                                    "--frame-stats-pages", "pools", NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (sp, NULL, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (sp));
+  g_assert_cmpint (g_subprocess_get_exit_status (sp), ==, 0);
+  g_assert_nonnull (strstr (out, "workload=viewer_frame_ms impl=libmp value="));
+  g_assert_nonnull (strstr (out, "workload=viewer_frame_ms_p95 impl=libmp value="));
+  g_assert_null (strstr (out, "value=nan"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -738,6 +763,7 @@ main (int argc, char **argv)
   g_test_add_func ("/viewer/replay/play", test_replay_play);
   g_test_add_func ("/viewer/demos", test_demos);
   g_test_add_func ("/viewer/no-display", test_no_display_falls_back);
+  g_test_add_func ("/viewer/frame-stats", test_frame_stats);
   status = g_test_run ();
   g_object_unref (app);
   return status;
