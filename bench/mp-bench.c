@@ -145,8 +145,24 @@ queue_producer (GVariant *args, GUnixFDList *fds, GError **error)
     return NULL;
   g_variant_get_child (args, 1, "i", &n);
   item = g_variant_get_child_value (args, 2);
+  if (g_variant_is_of_type (item, G_VARIANT_TYPE_VARIANT))
+    {
+      GVariant *inner = g_variant_get_variant (item);
+      g_variant_unref (item);
+      item = inner;
+    }
+  if (g_variant_is_of_type (item, G_VARIANT_TYPE_BYTESTRING))
+    {
+      /* Raw bytes: the counterpart of Python's bytes items. */
+      g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (item);
+
+      for (gint32 i = 0; i < n; i++)
+        if (!mp_queue_put_bytes (q, bytes, MP_TIMEOUT_INFINITE, error))
+          return NULL;
+      return g_variant_new_int32 (0);
+    }
   for (gint32 i = 0; i < n; i++)
-    if (!mp_queue_put (q, g_variant_get_variant (item), MP_TIMEOUT_INFINITE, error))
+    if (!mp_queue_put (q, item, MP_TIMEOUT_INFINITE, error))
       return NULL;
   return g_variant_new_int32 (0);
 }
@@ -187,8 +203,10 @@ start_queue_child (MpFunc func, MpQueue *q, gint32 n, GVariant *item)
   return p;
 }
 
+/* item is a value put with mp_queue_put(), or, when raw, bytes put with mp_queue_put_bytes()
+ * and taken with mp_queue_get_bytes() (sent to the child as `ay`). */
 static void
-queue_throughput (const char *name, GVariant *item, int repeat)
+queue_throughput (const char *name, GVariant *item, gboolean raw, int repeat)
 {
   double *v = g_new (double, repeat);
 
@@ -203,13 +221,17 @@ queue_throughput (const char *name, GVariant *item, int repeat)
       for (int i = 0; i < QUEUE_ITEMS; i++)
         {
           g_autoptr(GError) error = NULL;
-          GVariant *got = mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
+          gpointer got = raw ? (gpointer) mp_queue_get_bytes (q, 30 * G_USEC_PER_SEC, &error)
+                             : (gpointer) mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
           if (got == NULL)
             {
               fprintf (stderr, "mp-bench: %s\n", error->message);
               exit (1);
             }
-          g_variant_unref (got);
+          if (raw)
+            g_bytes_unref (got);
+          else
+            g_variant_unref (got);
         }
       v[r] = QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
       mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
@@ -1543,12 +1565,14 @@ main (int argc, char **argv)
   else if (g_str_equal (workload, "shm_bulk"))
     shm_bulk (repeat);
   else if (g_str_equal (workload, "queue_throughput_int"))
-    queue_throughput (workload, g_variant_new_int32 (12345), repeat);
+    queue_throughput (workload, g_variant_new_int32 (12345), FALSE, repeat);
   else if (g_str_equal (workload, "queue_throughput_1k"))
     {
+      /* Python puts b"x" * 1024: raw bytes. */
       static guint8 kib[1024];
+      memset (kib, 'x', sizeof kib);
       queue_throughput (workload, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, kib, 1024, 1),
-                        repeat);
+                        TRUE, repeat);
     }
   else if (g_str_equal (workload, "joinable_queue"))
     joinable_queue (repeat);

@@ -46,6 +46,7 @@
 #define QUEUE_VERSION 1
 #define RECHECK_NS    (G_GINT64_CONSTANT (200) * 1000 * 1000)
 #define SPIN_LIMIT    4000
+#define PUT_HYSTERESIS 32
 
 /* A record's type; RECORD_BASIC carries the GVariant type character in its high byte. */
 enum { RECORD_VARIANT = 1, RECORD_BYTES = 2, RECORD_BASIC = 3, RECORD_WRAP = 0xffff };
@@ -111,6 +112,25 @@ queue_lock (MpQueue *self)
 
   if (!__atomic_compare_exchange_n (&h->lock, &c, 1, FALSE, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
     {
+      /* The holder is usually a put or get on another CPU, done within a few hundred
+       * nanoseconds: wait for it in user space rather than sleep in the kernel and make its
+       * unlock pay a wake-up. */
+      int spins = _mp_sync_spin_count ();
+
+      for (int i = 0; i < spins; i++)
+        {
+          _mp_cpu_relax ();
+          c = __atomic_load_n (&h->lock, __ATOMIC_RELAXED);
+          if (c == 0 &&
+              __atomic_compare_exchange_n (&h->lock, &c, 1, FALSE, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED))
+            {
+              _mp_sync_spin_result (TRUE);
+              goto acquired;
+            }
+        }
+      if (spins > 0)
+        _mp_sync_spin_result (FALSE);
       if (c != 2)
         c = __atomic_exchange_n (&h->lock, 2, __ATOMIC_ACQUIRE);
       while (c != 0)
@@ -132,6 +152,7 @@ queue_lock (MpQueue *self)
           c = __atomic_exchange_n (&h->lock, 2, __ATOMIC_ACQUIRE);
         }
     }
+acquired:
   __atomic_store_n (&h->lock_holder, _mp_sync_self_pid (), __ATOMIC_RELAXED);
 }
 
@@ -429,9 +450,14 @@ put_record (MpQueue     *self,
        * the consumer does not have to pay a wake-up syscall per item it takes. */
       if (timeout_us != 0)
         {
+          /* Wait for a little more than one free slot when the queue holds many items: a
+           * producer that refills each slot the moment it frees fights the consumer for the
+           * lock on every item; one that refills a few at a time mostly finds it free. */
           guint64 count = h->count;
+          guint64 target = count - MAX (MIN (count / 4, PUT_HYSTERESIS), 1);
+
           queue_unlock (self);
-          for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) >= count; i++)
+          for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) > target; i++)
             _mp_cpu_relax ();
           queue_lock (self);
           if (!((h->maxsize > 0 && h->count >= (guint64) h->maxsize) ||
