@@ -1128,7 +1128,10 @@ monitor_ingest (int repeat)
 /* monitor_overhead: the queue benchmark (int items) with and without a monitor watching the
  * program (another process attached by pid, default intervals: events every 50 ms, samples
  * every 500 ms), at trace level normal. Rounds alternate so both see the same machine. The
- * pool half of this workload waits for pools. */
+ * pool half (monitor_overhead_pool, with the pool benchmarks below) does the same with a pool
+ * map of trivial tasks, chunksize 1. */
+static void monitor_overhead_pool (int repeat);
+
 static double
 queue_round (GVariant *item)
 {
@@ -1242,6 +1245,7 @@ monitor_overhead (int repeat)
   g_free (off);
   g_free (on);
   g_free (ratio);
+  monitor_overhead_pool (repeat);
 }
 
 /* ---- pools ---------------------------------------------------------------------------------- */
@@ -1320,6 +1324,42 @@ pool_map_rate (MpPool *pool, MpCallable *f, GVariant *items, gint chunksize)
   if (res == NULL)
     die ("map", error);
   return g_variant_n_children (items) / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+/* The pool half of monitor_overhead: map of POOL_CS1_ITEMS trivial tasks with chunksize 1
+ * (a task event each at trace level normal), unwatched and watched in turns. */
+static void
+monitor_overhead_pool (int repeat)
+{
+  g_autoptr(MpCallable) f = mp_callable_new (pool_square, NULL);
+  g_autoptr(GVariant) items = pool_range (POOL_CS1_ITEMS);
+  g_autoptr(GVariant) warm = pool_range (1000);
+  double *off = g_new (double, repeat), *on = g_new (double, repeat), *ratio = g_new (double, repeat);
+  MpPool *pool;
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  pool = pool_new_or_die ();
+  pool_map_rate (pool, f, warm, 1);
+  for (int r = 0; r < repeat; r++)
+    {
+      GPid watcher;
+
+      if (r % 2 == 0)
+        off[r] = pool_map_rate (pool, f, items, 1);
+      watcher = start_watcher ();
+      on[r] = pool_map_rate (pool, f, items, 1);
+      stop_watcher (watcher);
+      if (r % 2 == 1)
+        off[r] = pool_map_rate (pool, f, items, 1);
+      ratio[r] = off[r] / on[r];
+    }
+  pool_finish (pool);
+  printf ("workload=monitor_overhead_pool_unwatched impl=libmp value=%.4g unit=items/s\n", median (off, repeat));
+  printf ("workload=monitor_overhead_pool_watched impl=libmp value=%.4g unit=items/s\n", median (on, repeat));
+  printf ("workload=monitor_overhead_pool impl=libmp value=%.2f unit=%%\n", (median (ratio, repeat) - 1.0) * 100.0);
+  g_free (off);
+  g_free (on);
+  g_free (ratio);
 }
 
 static double

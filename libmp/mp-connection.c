@@ -415,7 +415,8 @@ _mp_connection_new_for_fd (int fd, gboolean readable, gboolean writable, const c
  * @error: return location for an error
  *
  * Wraps a descriptor, as Python's `Connection(handle, readable, writable)` does. On error
- * @fd is left open and still belongs to the caller.
+ * @fd is left open and still belongs to the caller. On a socket the connection reads ahead,
+ * so only it may read the socket (see mp_pipe()); on a pipe it never reads beyond a message.
  *
  * Returns: (transfer full): the connection, or %NULL when @fd is negative or neither
  *   direction is allowed (%MP_ERROR_INVALID_ARGUMENT)
