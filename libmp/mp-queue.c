@@ -47,6 +47,8 @@
 #define RECHECK_NS    (G_GINT64_CONSTANT (200) * 1000 * 1000)
 #define SPIN_LIMIT    4000
 #define PUT_HYSTERESIS 32
+/* No deadline computed yet (real ones are -1 or a monotonic time in ns). */
+#define DEADLINE_UNSET G_MININT64
 
 /* A record's type; RECORD_BASIC carries the GVariant type character in its high byte. */
 enum { RECORD_VARIANT = 1, RECORD_BYTES = 2, RECORD_BASIC = 3, RECORD_WRAP = 0xffff };
@@ -423,7 +425,7 @@ put_record (MpQueue     *self,
 {
   QueueHeader *h = self->h;
   gsize record = sizeof (RecordHeader) + pad8 (length);
-  gint64 deadline;
+  gint64 deadline = DEADLINE_UNSET;
   RecordHeader rh;
   gsize off;
   guint64 depth;
@@ -440,11 +442,13 @@ put_record (MpQueue     *self,
       return FALSE;
     }
 
-  deadline = _mp_deadline_ns (timeout_us);
   queue_lock (self);
   while ((h->maxsize > 0 && h->count >= (guint64) h->maxsize) ||
          h->capacity - (h->tail - h->head) < space_needed (h, record))
     {
+      /* Read the clock only when there is waiting to do (it costs as much as a put). */
+      if (deadline == DEADLINE_UNSET)
+        deadline = _mp_deadline_ns (timeout_us);
       __atomic_add_fetch (&self->stats->blocked_puts, 1, __ATOMIC_RELAXED);
       /* A consumer usually makes room within microseconds: watch for it before sleeping, so
        * the consumer does not have to pay a wake-up syscall per item it takes. */
@@ -640,23 +644,28 @@ get_record (MpQueue       *self,
             GError       **error)
 {
   QueueHeader *h = self->h;
-  gint64 deadline;
+  gint64 deadline = DEADLINE_UNSET;
   RecordHeader rh;
   gsize off;
   guint64 depth;
 
   if (!check_open (self, error))
     return 0;
-  deadline = _mp_deadline_ns (timeout_us);
 
-  /* Items often arrive within microseconds: look before taking the lock and sleeping. */
+  /* Items often arrive within microseconds: look before taking the lock and sleeping. The
+   * clock is read only when there is waiting to do (it costs as much as a get). */
   if (__atomic_load_n (&h->count, __ATOMIC_RELAXED) == 0 && timeout_us != 0)
-    for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) == 0; i++)
-      _mp_cpu_relax ();
+    {
+      deadline = _mp_deadline_ns (timeout_us);
+      for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) == 0; i++)
+        _mp_cpu_relax ();
+    }
 
   queue_lock (self);
   while (h->count == 0)
     {
+      if (deadline == DEADLINE_UNSET)
+        deadline = _mp_deadline_ns (timeout_us);
       __atomic_add_fetch (&self->stats->blocked_gets, 1, __ATOMIC_RELAXED);
       if (!wait_locked (self, &h->not_empty, &h->get_waiters, deadline))
         {
