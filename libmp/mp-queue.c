@@ -30,7 +30,9 @@
  * (get_waiters, put_waiters) on a line that is only written when someone sleeps. A waiter
  * counts itself, reads the sequence, then looks at the other side's index once more before
  * sleeping; the other side publishes its index, fences, and bumps the sequence and wakes only
- * if it sees a waiter (one of the two sees the other). A getter spins briefly before
+ * if it sees a waiter (one of the two sees the other). A put wakes one getter, since any
+ * getter can take any item; a get wakes every waiting putter, since the room it made may fit
+ * one putter's item and not another's. A getter spins briefly before
  * sleeping, which saves the wake-up round trip when items come fast (two processes on two
  * cores), and a producer held up by a full queue waits for a few slots rather than one, so
  * that it does not chase the consumer item by item.
@@ -840,7 +842,7 @@ get_record (MpQueue       *self,
           __atomic_store_n (&h->head, h->head + sizeof rh + pad8 (rh.length), __ATOMIC_RELEASE);
           __atomic_store_n (&h->n_got, h->n_got + 1, __ATOMIC_RELEASE);
           lock_release (&h->get_lock);
-          wake_waiters (&h->not_full, &h->put_waiters, 1);
+          wake_waiters (&h->not_full, &h->put_waiters, G_MAXINT);
           return 0;
         }
       if (out_fds)
@@ -864,7 +866,7 @@ get_record (MpQueue       *self,
     __atomic_store_n (&self->stats->depth, depth, __ATOMIC_RELAXED);
   }
   lock_release (&h->get_lock);
-  wake_waiters (&h->not_full, &h->put_waiters, 1);
+  wake_waiters (&h->not_full, &h->put_waiters, G_MAXINT);
   _mp_trace (MP_TRACE_VERBOSE, MP_EVENT_QUEUE_GET, self->sync.id, (gint64) depth,
              (gint64) rh.length);
   return rh.type;
