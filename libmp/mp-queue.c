@@ -26,13 +26,14 @@
  * negative). A JoinableQueue's unfinished count is incremented before the item is published,
  * so a task_done() can never see the item before its count.
  *
- * Waiting: `not_empty` and `not_full` are sequence words; waiters count themselves
- * (get_waiters, put_waiters) on a line that is only written when someone sleeps. A waiter
- * counts itself, reads the sequence, then looks at the other side's index once more before
- * sleeping; the other side publishes its index, fences, and bumps the sequence and wakes only
- * if it sees a waiter (one of the two sees the other). A put wakes one getter, since any
- * getter can take any item; a get wakes every waiting putter, since the room it made may fit
- * one putter's item and not another's. A getter spins briefly before
+ * Waiting: `not_empty` and `not_full` are sequence words; a sleeper raises a flag
+ * (get_waiters, put_waiters) on a line that is only written around sleeps, reads the
+ * sequence, then looks at the other side's index once more before sleeping; the other side
+ * publishes its index, fences, and if it sees the flag lowers it, bumps the sequence and wakes
+ * every sleeper (one of the two sees the other). One wake-up per sleep, not one per item that
+ * comes while the sleeper is waking up: a futex wake on shared memory costs a put several
+ * times over. Every sleeper is woken because the flag is gone once the first wake is done; a
+ * woken getter or putter that finds nothing for it raises the flag again. A getter spins briefly before
  * sleeping, which saves the wake-up round trip when items come fast (two processes on two
  * cores), and a producer held up by a full queue waits for a few slots rather than one, so
  * that it does not chase the consumer item by item.
@@ -102,7 +103,7 @@ typedef struct
   uint64_t  head;
   uint64_t  n_got;          /* records ever taken */
   uint8_t   pad2[LINE - 32];
-  /* Written only by sleepers. */
+  /* Raised by a sleeper, lowered by the waker: written only around sleeps. */
   uint32_t  get_waiters;
   uint32_t  put_waiters;
   uint32_t  join_waiters;
@@ -302,9 +303,10 @@ wait_ready (MpQueue *self, WaitFor what, gsize record)
 }
 
 /* Without a lock: sleeps until *seq changes or the deadline passes, unless the awaited state
- * is there once this waiter is counted (see NOTES). FALSE when the deadline had passed. */
+ * is there once this waiter has raised *sleeping (see NOTES). FALSE when the deadline had
+ * passed. */
 static gboolean
-wait_on (MpQueue *self, uint32_t *seq, uint32_t *waiters, gint64 deadline, WaitFor what,
+wait_on (MpQueue *self, uint32_t *seq, uint32_t *sleeping, gint64 deadline, WaitFor what,
          gsize record)
 {
   gint64 left = _mp_remaining_ns (deadline);
@@ -312,23 +314,24 @@ wait_on (MpQueue *self, uint32_t *seq, uint32_t *waiters, gint64 deadline, WaitF
 
   if (left == 0)
     return FALSE;
-  __atomic_add_fetch (waiters, 1, __ATOMIC_SEQ_CST);
+  __atomic_store_n (sleeping, 1, __ATOMIC_SEQ_CST);
   s = __atomic_load_n (seq, __ATOMIC_SEQ_CST);
   if (!wait_ready (self, what, record))
     (void) _mp_futex_wait (seq, s, left);
-  __atomic_sub_fetch (waiters, 1, __ATOMIC_SEQ_CST);
   return TRUE;
 }
 
-/* After publishing: wakes sleepers, if any. */
+/* After publishing: wakes the sleepers, if any, all at once, and lowers the flag, so that a
+ * sleeper costs one wake-up however many puts or gets come while it wakes up. */
 static void
-wake_waiters (uint32_t *seq, uint32_t *waiters, int n)
+wake_waiters (uint32_t *seq, uint32_t *sleeping)
 {
   __atomic_thread_fence (__ATOMIC_SEQ_CST);
-  if (__atomic_load_n (waiters, __ATOMIC_SEQ_CST) > 0)
+  if (__atomic_load_n (sleeping, __ATOMIC_SEQ_CST) != 0 &&
+      __atomic_exchange_n (sleeping, 0, __ATOMIC_SEQ_CST) != 0)
     {
       __atomic_add_fetch (seq, 1, __ATOMIC_SEQ_CST);
-      _mp_futex_wake (seq, n);
+      _mp_futex_wake (seq, G_MAXINT);
     }
 }
 
@@ -650,7 +653,7 @@ put_record (MpQueue     *self,
       __atomic_store_n (&self->stats->max_depth, depth, __ATOMIC_RELAXED);
   }
   lock_release (&h->put_lock);
-  wake_waiters (&h->not_empty, &h->get_waiters, 1);
+  wake_waiters (&h->not_empty, &h->get_waiters);
   _mp_trace (MP_TRACE_VERBOSE, MP_EVENT_QUEUE_PUT, self->sync.id, (gint64) depth, (gint64) length);
   return TRUE;
 }
@@ -842,7 +845,7 @@ get_record (MpQueue       *self,
           __atomic_store_n (&h->head, h->head + sizeof rh + pad8 (rh.length), __ATOMIC_RELEASE);
           __atomic_store_n (&h->n_got, h->n_got + 1, __ATOMIC_RELEASE);
           lock_release (&h->get_lock);
-          wake_waiters (&h->not_full, &h->put_waiters, G_MAXINT);
+          wake_waiters (&h->not_full, &h->put_waiters);
           return 0;
         }
       if (out_fds)
@@ -866,7 +869,7 @@ get_record (MpQueue       *self,
     __atomic_store_n (&self->stats->depth, depth, __ATOMIC_RELAXED);
   }
   lock_release (&h->get_lock);
-  wake_waiters (&h->not_full, &h->put_waiters, G_MAXINT);
+  wake_waiters (&h->not_full, &h->put_waiters);
   _mp_trace (MP_TRACE_VERBOSE, MP_EVENT_QUEUE_GET, self->sync.id, (gint64) depth,
              (gint64) rh.length);
   return rh.type;
@@ -1162,7 +1165,7 @@ mp_queue_task_done (MpQueue *self, GError **error)
                                          __ATOMIC_RELAXED));
     __atomic_store_n (&self->stats->unfinished_tasks, u - 1, __ATOMIC_RELAXED);
     if (u == 1)
-      wake_waiters (&h->all_done, &h->join_waiters, G_MAXINT);
+      wake_waiters (&h->all_done, &h->join_waiters);
   }
   return TRUE;
 }
