@@ -1326,13 +1326,16 @@ pool_map_rate (MpPool *pool, MpCallable *f, GVariant *items, gint chunksize)
   return g_variant_n_children (items) / ((double) (g_get_monotonic_time () - t0) / 1e6);
 }
 
-/* The pool half of monitor_overhead: map of POOL_CS1_ITEMS trivial tasks with chunksize 1
- * (a task event each at trace level normal), unwatched and watched in turns. */
+/* The pool half of monitor_overhead: a map of trivial tasks with chunksize 1 (a task event
+ * each at trace level normal), unwatched and watched in turns. A round lasts about half a
+ * second, so that the watcher's 50 ms event reads and 500 ms samples happen during it. */
+#define MONITOR_POOL_ITEMS 500000
+
 static void
 monitor_overhead_pool (int repeat)
 {
   g_autoptr(MpCallable) f = mp_callable_new (pool_square, NULL);
-  g_autoptr(GVariant) items = pool_range (POOL_CS1_ITEMS);
+  g_autoptr(GVariant) items = pool_range (MONITOR_POOL_ITEMS);
   g_autoptr(GVariant) warm = pool_range (1000);
   double *off = g_new (double, repeat), *on = g_new (double, repeat), *ratio = g_new (double, repeat);
   MpPool *pool;
