@@ -145,8 +145,24 @@ queue_producer (GVariant *args, GUnixFDList *fds, GError **error)
     return NULL;
   g_variant_get_child (args, 1, "i", &n);
   item = g_variant_get_child_value (args, 2);
+  if (g_variant_is_of_type (item, G_VARIANT_TYPE_VARIANT))
+    {
+      GVariant *inner = g_variant_get_variant (item);
+      g_variant_unref (item);
+      item = inner;
+    }
+  if (g_variant_is_of_type (item, G_VARIANT_TYPE_BYTESTRING))
+    {
+      /* Raw bytes: the counterpart of Python's bytes items. */
+      g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (item);
+
+      for (gint32 i = 0; i < n; i++)
+        if (!mp_queue_put_bytes (q, bytes, MP_TIMEOUT_INFINITE, error))
+          return NULL;
+      return g_variant_new_int32 (0);
+    }
   for (gint32 i = 0; i < n; i++)
-    if (!mp_queue_put (q, g_variant_get_variant (item), MP_TIMEOUT_INFINITE, error))
+    if (!mp_queue_put (q, item, MP_TIMEOUT_INFINITE, error))
       return NULL;
   return g_variant_new_int32 (0);
 }
@@ -187,8 +203,10 @@ start_queue_child (MpFunc func, MpQueue *q, gint32 n, GVariant *item)
   return p;
 }
 
+/* item is a value put with mp_queue_put(), or, when raw, bytes put with mp_queue_put_bytes()
+ * and taken with mp_queue_get_bytes() (sent to the child as `ay`). */
 static void
-queue_throughput (const char *name, GVariant *item, int repeat)
+queue_throughput (const char *name, GVariant *item, gboolean raw, int repeat)
 {
   double *v = g_new (double, repeat);
 
@@ -203,13 +221,17 @@ queue_throughput (const char *name, GVariant *item, int repeat)
       for (int i = 0; i < QUEUE_ITEMS; i++)
         {
           g_autoptr(GError) error = NULL;
-          GVariant *got = mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
+          gpointer got = raw ? (gpointer) mp_queue_get_bytes (q, 30 * G_USEC_PER_SEC, &error)
+                             : (gpointer) mp_queue_get (q, 30 * G_USEC_PER_SEC, &error);
           if (got == NULL)
             {
               fprintf (stderr, "mp-bench: %s\n", error->message);
               exit (1);
             }
-          g_variant_unref (got);
+          if (raw)
+            g_bytes_unref (got);
+          else
+            g_variant_unref (got);
         }
       v[r] = QUEUE_ITEMS / ((double) (g_get_monotonic_time () - t0) / 1e6);
       mp_process_join (p, MP_TIMEOUT_INFINITE, NULL);
@@ -1106,7 +1128,10 @@ monitor_ingest (int repeat)
 /* monitor_overhead: the queue benchmark (int items) with and without a monitor watching the
  * program (another process attached by pid, default intervals: events every 50 ms, samples
  * every 500 ms), at trace level normal. Rounds alternate so both see the same machine. The
- * pool half of this workload waits for pools. */
+ * pool half (monitor_overhead_pool, with the pool benchmarks below) does the same with a pool
+ * map of trivial tasks, chunksize 1. */
+static void monitor_overhead_pool (int repeat);
+
 static double
 queue_round (GVariant *item)
 {
@@ -1220,6 +1245,7 @@ monitor_overhead (int repeat)
   g_free (off);
   g_free (on);
   g_free (ratio);
+  monitor_overhead_pool (repeat);
 }
 
 /* ---- pools ---------------------------------------------------------------------------------- */
@@ -1312,6 +1338,45 @@ pool_map_rate (MpPool *pool, MpCallable *f, GVariant *items, gint chunksize)
   if (res == NULL)
     die ("map", error);
   return g_variant_n_children (items) / ((double) (g_get_monotonic_time () - t0) / 1e6);
+}
+
+/* The pool half of monitor_overhead: a map of trivial tasks with chunksize 1 (a task event
+ * each at trace level normal), unwatched and watched in turns. A round lasts about half a
+ * second, so that the watcher's 50 ms event reads and 500 ms samples happen during it. */
+#define MONITOR_POOL_ITEMS 500000
+
+static void
+monitor_overhead_pool (int repeat)
+{
+  g_autoptr(MpCallable) f = mp_callable_new (pool_square, NULL);
+  g_autoptr(GVariant) items = pool_range (MONITOR_POOL_ITEMS);
+  g_autoptr(GVariant) warm = pool_range (1000);
+  double *off = g_new (double, repeat), *on = g_new (double, repeat), *ratio = g_new (double, repeat);
+  MpPool *pool;
+
+  mp_trace_set_level (MP_TRACE_NORMAL);
+  pool = pool_new_or_die ();
+  pool_map_rate (pool, f, warm, 1);
+  for (int r = 0; r < repeat; r++)
+    {
+      GPid watcher;
+
+      if (r % 2 == 0)
+        off[r] = pool_map_rate (pool, f, items, 1);
+      watcher = start_watcher ();
+      on[r] = pool_map_rate (pool, f, items, 1);
+      stop_watcher (watcher);
+      if (r % 2 == 1)
+        off[r] = pool_map_rate (pool, f, items, 1);
+      ratio[r] = off[r] / on[r];
+    }
+  pool_finish (pool);
+  printf ("workload=monitor_overhead_pool_unwatched impl=libmp value=%.4g unit=items/s\n", median (off, repeat));
+  printf ("workload=monitor_overhead_pool_watched impl=libmp value=%.4g unit=items/s\n", median (on, repeat));
+  printf ("workload=monitor_overhead_pool impl=libmp value=%.2f unit=%%\n", (median (ratio, repeat) - 1.0) * 100.0);
+  g_free (off);
+  g_free (on);
+  g_free (ratio);
 }
 
 static double
@@ -1563,12 +1628,14 @@ main (int argc, char **argv)
   else if (g_str_equal (workload, "shm_bulk"))
     shm_bulk (repeat);
   else if (g_str_equal (workload, "queue_throughput_int"))
-    queue_throughput (workload, g_variant_new_int32 (12345), repeat);
+    queue_throughput (workload, g_variant_new_int32 (12345), FALSE, repeat);
   else if (g_str_equal (workload, "queue_throughput_1k"))
     {
+      /* Python puts b"x" * 1024: raw bytes. */
       static guint8 kib[1024];
+      memset (kib, 'x', sizeof kib);
       queue_throughput (workload, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, kib, 1024, 1),
-                        repeat);
+                        TRUE, repeat);
     }
   else if (g_str_equal (workload, "joinable_queue"))
     joinable_queue (repeat);

@@ -21,6 +21,8 @@ G_BEGIN_DECLS
  * big and doubles only as data actually arrives. */
 #define MP_FRAME_INITIAL_ALLOC ((gsize) 1 << 20)
 #define MP_CONNECTION_MAX_FDS 253                    /* SCM_MAX_FD */
+/* A socket end reads ahead into a buffer this big (see mp-connection.c NOTES). */
+#define MP_CONNECTION_READ_AHEAD ((gsize) 64 * 1024)
 
 typedef enum
 {
@@ -73,6 +75,11 @@ struct _MpConnection
   gboolean       writable;
   MpConnKind     kind;
   MpFrameReader  rx;
+  gboolean       read_ahead;     /* a socket: reads take what is there, up to a buffer */
+  guint8        *rbuf;           /* read-ahead bytes not yet parsed: rbuf[rbuf_pos..rbuf_len) */
+  gsize          rbuf_pos;
+  gsize          rbuf_len;
+  GArray        *rbuf_fds;       /* int: descriptors that came with the buffer's last byte */
   MpArenaObject *object;         /* stats; NULL when the directory is full */
   guint64        object_id;
   pid_t          ref_pid;        /* the process whose handle counts in object->refs */
@@ -105,6 +112,14 @@ GBytes        *_mp_connection_recv_bytes_timed (MpConnection *self,
                                                 gssize        maxlength,
                                                 gint64        timeout_us,
                                                 GError      **error);
+/* Whether bytes already read from the descriptor wait in the connection: poll() on the
+ * descriptor does not see them, so waits must count the connection ready. */
+static inline gboolean
+_mp_connection_has_buffered (MpConnection *self)
+{
+  return self->rbuf_pos < self->rbuf_len;
+}
+
 gboolean       _mp_connection_check_readable (MpConnection *self,
                                               GError      **error);
 void           _mp_connection_count_auth_failure (MpConnection *self);

@@ -97,13 +97,18 @@ mp_connection_wait_full (GPtrArray  *objects,
   if (ready_fds)
     *ready_fds = NULL;
 
+  guint n_buffered = 0;
+
   for (guint i = 0; i < n_objects; i++)
     {
-      int fd = object_fd (g_ptr_array_index (objects, i), error);
+      gpointer object = g_ptr_array_index (objects, i);
+      int fd = object_fd (object, error);
       if (fd < 0)
         return FALSE;
       pfds[i].fd = fd;
       pfds[i].events = POLLIN;
+      if (MP_IS_CONNECTION (object) && _mp_connection_has_buffered (object))
+        n_buffered++;
     }
   for (guint i = 0; i < n_fds; i++)
     {
@@ -115,7 +120,9 @@ mp_connection_wait_full (GPtrArray  *objects,
     {
       int ms;
 
-      if (timeout_us == MP_TIMEOUT_INFINITE)
+      if (n_buffered > 0)
+        ms = 0;   /* bytes read ahead are ready already; poll() does not see them */
+      else if (timeout_us == MP_TIMEOUT_INFINITE)
         ms = -1;
       else if (timeout_us <= 0)
         ms = 0;
@@ -137,6 +144,20 @@ mp_connection_wait_full (GPtrArray  *objects,
       if (r == 0 && ms > 0 && g_get_monotonic_time () < deadline)
         continue;
       break;
+    }
+  if (n_buffered > 0)
+    {
+      for (guint i = 0; i < n_objects; i++)
+        {
+          gpointer object = g_ptr_array_index (objects, i);
+
+          if (MP_IS_CONNECTION (object) && _mp_connection_has_buffered (object) &&
+              pfds[i].revents == 0)
+            {
+              pfds[i].revents = POLLIN;
+              r++;
+            }
+        }
     }
 
   if (ready_objects)
@@ -251,9 +272,28 @@ connection_source_closure_callback (MpConnection *connection, gpointer data)
   return ret;
 }
 
+/* Bytes read ahead make the connection ready although its descriptor may be quiet. */
+static gboolean
+connection_source_prepare (GSource *source, gint *timeout)
+{
+  MpConnectionSource *cs = (MpConnectionSource *) source;
+
+  *timeout = -1;
+  return _mp_connection_has_buffered (cs->connection);
+}
+
+static gboolean
+connection_source_check (GSource *source)
+{
+  MpConnectionSource *cs = (MpConnectionSource *) source;
+
+  return _mp_connection_has_buffered (cs->connection) ||
+         (cs->tag != NULL && g_source_query_unix_fd (source, cs->tag) != 0);
+}
+
 static GSourceFuncs connection_source_funcs = {
-  NULL,
-  NULL,
+  connection_source_prepare,
+  connection_source_check,
   connection_source_dispatch,
   connection_source_finalize,
   (GSourceFunc) (void (*) (void)) connection_source_closure_callback,
@@ -367,6 +407,8 @@ recv_async_ready (int fd, GIOCondition condition, gpointer user_data)
   RecvResult *result;
   gboolean done;
 
+  if (self->pending_source != NULL)
+    g_source_set_ready_time (self->pending_source, -1);
   if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     {
       pending_clear (self);
@@ -437,6 +479,8 @@ recv_async_start (MpConnection        *self,
       g_source_add_child_source (source, cancel);
       g_source_unref (cancel);
     }
+  if (_mp_connection_has_buffered (self))
+    g_source_set_ready_time (source, 0);   /* the descriptor does not show bytes read ahead */
   self->pending = task;
   self->pending_source = source;
   g_task_attach_source (task, source, (GSourceFunc) (void (*) (void)) recv_async_ready);

@@ -8,10 +8,37 @@
  * avoids both Python's concatenation copy and the Nagle stall a separate small header write
  * would cause on TCP.
  *
- * A receiver reads exactly one frame and never a byte beyond it: several processes may read
- * the same pipe in turn (a queue's readers, under a lock), and bytes read ahead would be bytes
- * stolen from the next reader. So a frame costs two reads, the header and the payload, as in
- * Python. The frame in progress lives in the connection (MpFrameReader), not on the stack, so
+ * On a pipe (Pipe(duplex=False)) a receiver reads exactly one frame and never a byte beyond
+ * it: several processes may read the same pipe in turn (Python's Queue and SimpleQueue
+ * readers, under a lock), and bytes read ahead would be bytes stolen from the next reader. So
+ * a pipe frame costs two reads, the header and the payload, as in Python.
+ *
+ * A socket end (a duplex Pipe, a Listener's or Client's connection) is point to point, and
+ * reads ahead: one recvmsg() of up to MP_CONNECTION_READ_AHEAD bytes into rbuf takes the
+ * header and the payload of a small message, and whatever followed it, so a small message
+ * costs one system call. Reading one socket end from several processes is therefore not
+ * supported (use a one-way pipe for that, as Python's queues do). The consequences:
+ *  - poll(), wait, the GSource and the async receive count a connection with buffered bytes
+ *    as readable, since the descriptor no longer shows them;
+ *  - a connection with buffered bytes cannot be serialized (the receiver would miss them),
+ *    like one in the middle of a frame;
+ *  - descriptors: the kernel ends a stream recvmsg() right after the segment that carried
+ *    descriptors, and a sender attaches them to the first segment of the frame they belong
+ *    to, so the descriptors of a buffered read belong to the frame holding its last byte:
+ *    they wait in rbuf_fds and join rx.fds when that byte is parsed (mp_reduction_recvfds()
+ *    takes its byte and descriptors from the buffer the same way);
+ *  - a payload of at least MP_CONNECTION_READ_AHEAD bytes still owed is read straight into
+ *    the frame, without the buffer.
+ *
+ * A blocking receive on a socket spins first (rx_spin_budget_us): a few tens of µs of
+ * non-blocking reads, adaptive per thread — a spin that found data restores the whole budget,
+ * one that ended in a sleep takes a quarter off it, down to none after about ten failures in a
+ * row, and then a whole-budget probe every 64th receive finds out whether spinning pays again —
+ * and never when the thread may only run on one CPU, where the peer cannot run while we spin.
+ * Waking a sleeping receiver on another CPU costs tens of µs on a virtual machine; a peer that
+ * answers within the spin costs only the reads.
+ *
+ * The frame in progress lives in the connection (MpFrameReader), not on the stack, so
  * a receive that stops early — a handshake timeout, an async receive that is cancelled —
  * leaves the stream consistent, and the next receive finishes the same frame.
  *
@@ -42,6 +69,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -56,6 +84,7 @@
 #include "mp-error.h"
 #include "mp-object-private.h"
 #include "mp-process.h"
+#include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
 #define MP_CONNECTION_FLAG_READABLE (1u << 0)
@@ -296,6 +325,24 @@ rx_in_progress (const MpFrameReader *rx)
 }
 
 static void
+close_fd_array (GArray *fds)
+{
+  if (fds == NULL)
+    return;
+  for (guint i = 0; i < fds->len; i++)
+    close (g_array_index (fds, int, i));
+  g_array_set_size (fds, 0);
+}
+
+/* Drops the read-ahead bytes (the stream is out of step, or the end is closed). */
+static void
+rbuf_reset (MpConnection *self)
+{
+  self->rbuf_pos = self->rbuf_len = 0;
+  close_fd_array (self->rbuf_fds);
+}
+
+static void
 mp_connection_finalize (GObject *object)
 {
   MpConnection *self = MP_CONNECTION (object);
@@ -303,6 +350,9 @@ mp_connection_finalize (GObject *object)
   (void) mp_connection_close (self, NULL);
   rx_reset (&self->rx);
   g_clear_pointer (&self->rx.fds, g_array_unref);
+  rbuf_reset (self);
+  g_clear_pointer (&self->rbuf_fds, g_array_unref);
+  g_clear_pointer (&self->rbuf, g_free);
 
   G_OBJECT_CLASS (mp_connection_parent_class)->finalize (object);
 }
@@ -343,6 +393,7 @@ connection_alloc (int fd, gboolean readable, gboolean writable)
   self->readable = readable;
   self->writable = writable;
   self->kind = detect_kind (fd);
+  self->read_ahead = self->kind != MP_CONN_PIPE;
   return self;
 }
 
@@ -364,7 +415,8 @@ _mp_connection_new_for_fd (int fd, gboolean readable, gboolean writable, const c
  * @error: return location for an error
  *
  * Wraps a descriptor, as Python's `Connection(handle, readable, writable)` does. On error
- * @fd is left open and still belongs to the caller.
+ * @fd is left open and still belongs to the caller. On a socket the connection reads ahead,
+ * so only it may read the socket (see mp_pipe()); on a pipe it never reads beyond a message.
  *
  * Returns: (transfer full): the connection, or %NULL when @fd is negative or neither
  *   direction is allowed (%MP_ERROR_INVALID_ARGUMENT)
@@ -399,6 +451,10 @@ mp_connection_new (int fd, gboolean readable, gboolean writable, GError **error)
  *
  * Python's `Pipe(duplex)`: `reader, writer = Pipe()`. Both descriptors are close-on-exec;
  * pass an end to a child as a process argument (mp_connection_serialize()).
+ *
+ * A duplex end reads ahead (a small message costs one system call), so each end must be read
+ * by one process; several processes taking turns at reading one end, under a lock, as
+ * Python's queues do, need a one-way pipe, which never reads beyond a message.
  *
  * Returns: %TRUE on success
  */
@@ -696,6 +752,7 @@ bad_message_length (MpConnection *self, GError **error)
 {
   /* Python's _bad_message_length(): the stream is out of step, so this end stops reading. */
   rx_reset (&self->rx);
+  rbuf_reset (self);
   if (self->writable)
     self->readable = FALSE;
   else
@@ -704,29 +761,168 @@ bad_message_length (MpConnection *self, GError **error)
 }
 
 static void
-rx_keep_fd (int fd, gpointer data)
+keep_fd (GArray **array, int fd)
 {
-  MpConnection *self = data;
-
-  if (self->rx.fds == NULL)
-    self->rx.fds = g_array_new (FALSE, FALSE, sizeof (int));
-  if (self->rx.fds->len < MP_FRAME_MAX_FDS)
-    g_array_append_val (self->rx.fds, fd);
+  if (*array == NULL)
+    *array = g_array_new (FALSE, FALSE, sizeof (int));
+  if ((*array)->len < MP_FRAME_MAX_FDS)
+    g_array_append_val (*array, fd);
   else
     close (fd);
 }
 
 static void
-rx_keep_fds (MpConnection *self, struct msghdr *msg)
+rx_keep_fd (int fd, gpointer data)
 {
-  _mp_cmsg_foreach_fd (msg, rx_keep_fd, self);
+  keep_fd (&((MpConnection *) data)->rx.fds, fd);
 }
 
-/* One read of at most want bytes. Returns the count, 0 at end of file, -1 with errno set, or
- * -2 when nothing came (non-blocking, or the deadline passed). */
-static gssize
-rx_read (MpConnection *self, guint8 *dst, gsize want, MpRxMode mode, gint64 deadline)
+static void
+rbuf_keep_fd (int fd, gpointer data)
 {
+  keep_fd (&((MpConnection *) data)->rbuf_fds, fd);
+}
+
+/* ---- adaptive spinning before a blocking receive (see NOTES) ---- */
+
+#define RX_SPIN_US_MAX   50
+#define RX_SPIN_US_MIN   4
+#define RX_SPIN_PROBE    64                    /* with no budget, probe every this many */
+#define RX_AFFINITY_RECHECK_US (100 * 1000)
+
+typedef struct
+{
+  gint   budget_us;            /* -1 before the first use */
+  guint  idle;                 /* receives since the budget fell to 0 */
+  gint64 affinity_checked;
+  gboolean multi_cpu;
+} RxSpin;
+
+static __thread RxSpin rx_spin __attribute__ ((tls_model ("initial-exec"))) = { -1, 0, 0, FALSE };
+
+static gboolean
+may_run_on_several_cpus (void)
+{
+  cpu_set_t set;
+
+  if (sysconf (_SC_NPROCESSORS_ONLN) <= 1)
+    return FALSE;
+  if (sched_getaffinity (0, sizeof set, &set) < 0)
+    return TRUE;
+  return CPU_COUNT (&set) > 1;
+}
+
+static gint
+rx_spin_budget_us (void)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  /* Affinity can change under us (taskset, the program itself): look again now and then. */
+  if (rx_spin.affinity_checked == 0 || now - rx_spin.affinity_checked > RX_AFFINITY_RECHECK_US)
+    {
+      rx_spin.multi_cpu = may_run_on_several_cpus ();
+      rx_spin.affinity_checked = now;
+    }
+  if (!rx_spin.multi_cpu)
+    return 0;
+  if (rx_spin.budget_us < 0)
+    rx_spin.budget_us = RX_SPIN_US_MAX;
+  if (rx_spin.budget_us > 0)
+    return rx_spin.budget_us;
+  /* A probe must outlast a wake-up: when both ends of a ping-pong have stopped spinning,
+   * only a probe long enough to see the answer of a peer that was woken gets them out. */
+  return ++rx_spin.idle % RX_SPIN_PROBE == 0 ? RX_SPIN_US_MAX : 0;
+}
+
+static void
+rx_spin_result (gboolean won)
+{
+  if (won)
+    rx_spin.budget_us = RX_SPIN_US_MAX;
+  else
+    {
+      rx_spin.budget_us -= rx_spin.budget_us / 4;
+      if (rx_spin.budget_us < RX_SPIN_US_MIN)
+        rx_spin.budget_us = 0;
+    }
+  rx_spin.idle = 0;
+}
+
+/* One system call: a read of at most want bytes. Descriptors that come with it go to the
+ * frame (into_rbuf FALSE) or wait with the buffer. */
+static ssize_t
+read_once (MpConnection *self, guint8 *dst, gsize want, int flags, gboolean into_rbuf)
+{
+  if (self->kind == MP_CONN_UNIX)
+    {
+      MpCmsgBuffer u;
+      struct iovec iov = { dst, want };
+      struct msghdr msg = { 0 };
+      ssize_t n;
+
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      _mp_cmsg_prepare_receive (&msg, &u);
+      n = recvmsg (self->fd, &msg, flags | MSG_CMSG_CLOEXEC);
+      if (n >= 0 && msg.msg_controllen > 0)
+        _mp_cmsg_foreach_fd (&msg, into_rbuf ? rbuf_keep_fd : rx_keep_fd, self);
+      return n;
+    }
+  if (self->kind == MP_CONN_SOCKET)
+    return recv (self->fd, dst, want, flags);
+  return read (self->fd, dst, want);
+}
+
+/* Spins on non-blocking reads for the thread's budget. Returns what read_once() returned, or
+ * -2 when nothing came. */
+static gssize
+rx_spin_read (MpConnection *self, guint8 *dst, gsize want, gint64 deadline, gboolean into_rbuf)
+{
+  gint budget = rx_spin_budget_us ();
+  gint64 end;
+  gboolean first = TRUE;
+
+  if (budget <= 0)
+    return -2;
+  end = g_get_monotonic_time () + budget;
+  if (deadline >= 0)
+    end = MIN (end, deadline);
+  for (;;)
+    {
+      ssize_t n = read_once (self, dst, want, MSG_DONTWAIT, into_rbuf);
+
+      if (n >= 0)
+        {
+          /* Data that was there at once says nothing about spinning. */
+          if (!first)
+            rx_spin_result (TRUE);
+          return n;
+        }
+      if (errno != EAGAIN && errno != EINTR)
+        return -1;
+      first = FALSE;
+      if (g_get_monotonic_time () >= end)
+        break;
+      for (int i = 0; i < 16; i++)
+        _mp_cpu_relax ();
+    }
+  rx_spin_result (FALSE);
+  return -2;
+}
+
+/* One read from the descriptor of at most want bytes. Returns the count, 0 at end of file, -1
+ * with errno set, or -2 when nothing came (non-blocking, or the deadline passed). */
+static gssize
+rx_read_fd (MpConnection *self, guint8 *dst, gsize want, MpRxMode mode, gint64 deadline,
+            gboolean into_rbuf)
+{
+  if (mode == MP_RX_BLOCK && self->kind != MP_CONN_PIPE)
+    {
+      gssize n = rx_spin_read (self, dst, want, deadline, into_rbuf);
+
+      if (n != -2)
+        return n;
+    }
   for (;;)
     {
       int flags = 0;
@@ -760,24 +956,7 @@ rx_read (MpConnection *self, guint8 *dst, gsize want, MpRxMode mode, gint64 dead
             return -1;
         }
 
-      if (self->kind == MP_CONN_UNIX)
-        {
-          MpCmsgBuffer u;
-          struct iovec iov = { dst, want };
-          struct msghdr msg = { 0 };
-
-          msg.msg_iov = &iov;
-          msg.msg_iovlen = 1;
-          _mp_cmsg_prepare_receive (&msg, &u);
-          n = recvmsg (self->fd, &msg, flags | MSG_CMSG_CLOEXEC);
-          if (n >= 0 && msg.msg_controllen > 0)
-            rx_keep_fds (self, &msg);
-        }
-      else if (self->kind == MP_CONN_SOCKET)
-        n = recv (self->fd, dst, want, flags);
-      else
-        n = read (self->fd, dst, want);
-
+      n = read_once (self, dst, want, flags, into_rbuf);
       if (n >= 0)
         return n;
       if (errno == EINTR)
@@ -793,6 +972,53 @@ rx_read (MpConnection *self, guint8 *dst, gsize want, MpRxMode mode, gint64 dead
         }
       return -1;
     }
+}
+
+/* Takes up to want buffered bytes; the buffer's descriptors go to @fds_out (the frame's or
+ * the caller's) with its last byte. */
+static gsize
+rbuf_take (MpConnection *self, guint8 *dst, gsize want, GArray **fds_out)
+{
+  gsize n = MIN (want, self->rbuf_len - self->rbuf_pos);
+
+  memcpy (dst, self->rbuf + self->rbuf_pos, n);
+  self->rbuf_pos += n;
+  if (self->rbuf_pos == self->rbuf_len)
+    {
+      self->rbuf_pos = self->rbuf_len = 0;
+      if (self->rbuf_fds != NULL)
+        {
+          for (guint i = 0; i < self->rbuf_fds->len; i++)
+            keep_fd (fds_out, g_array_index (self->rbuf_fds, int, i));
+          g_array_set_size (self->rbuf_fds, 0);
+        }
+    }
+  return n;
+}
+
+/* One step of reading at most want bytes of the frame: from the buffer if it holds any, else
+ * from the descriptor (through the buffer on a socket). Returns as rx_read_fd(). */
+static gssize
+rx_read (MpConnection *self, guint8 *dst, gsize want, MpRxMode mode, gint64 deadline)
+{
+  gssize n;
+
+  if (_mp_connection_has_buffered (self))
+    return (gssize) rbuf_take (self, dst, want, &self->rx.fds);
+  if (!self->read_ahead || want >= MP_CONNECTION_READ_AHEAD)
+    return rx_read_fd (self, dst, want, mode, deadline, FALSE);
+  if (self->rbuf == NULL)
+    self->rbuf = g_malloc (MP_CONNECTION_READ_AHEAD);
+  n = rx_read_fd (self, self->rbuf, MP_CONNECTION_READ_AHEAD, mode, deadline, TRUE);
+  if (n <= 0)
+    {
+      /* Descriptors with no byte (cannot happen on a stream) would have nothing to join. */
+      close_fd_array (self->rbuf_fds);
+      return n;
+    }
+  self->rbuf_pos = 0;
+  self->rbuf_len = (gsize) n;
+  return (gssize) rbuf_take (self, dst, want, &self->rx.fds);
 }
 
 gboolean
@@ -1082,6 +1308,8 @@ mp_connection_poll (MpConnection *self, gint64 timeout_us, GError **error)
 
   if (!_mp_connection_check_readable (self, error))
     return FALSE;
+  if (_mp_connection_has_buffered (self))
+    return TRUE;
   if (timeout_us == MP_TIMEOUT_INFINITE)
     deadline = -1;
   else
@@ -1132,6 +1360,7 @@ mp_connection_close (MpConnection *self, GError **error)
   fd = self->fd;
   self->fd = -1;
   rx_reset (&self->rx);
+  rbuf_reset (self);
   object_release (self);
   if (close (fd) < 0 && errno != EINTR)
     {
@@ -1190,7 +1419,9 @@ mp_connection_is_writable (MpConnection *self)
  * or send it over another (Unix-socket) connection with @fd_list beside it. The receiver calls
  * mp_connection_deserialize() and gets a connection on the same pipe or socket, counting into
  * the same stats block. A connection with a message half received cannot be passed on
- * (%MP_ERROR_SERIALIZATION): the receiver would start in the middle of a frame.
+ * (%MP_ERROR_SERIALIZATION): the receiver would start in the middle of a frame; nor can a
+ * socket connection holding bytes it read ahead (messages sent to it that it has not
+ * returned yet): receive them first.
  *
  * Returns: (transfer floating): a `(hbbt)` value: the descriptor's index in @fd_list, readable,
  *   writable, the stats object id
@@ -1210,6 +1441,13 @@ mp_connection_serialize (MpConnection *self, GUnixFDList *fd_list, GError **erro
       g_set_error_literal (error, MP_ERROR, MP_ERROR_SERIALIZATION,
                            "A connection cannot be passed on while a message is being received "
                            "on it");
+      return NULL;
+    }
+  if (_mp_connection_has_buffered (self))
+    {
+      g_set_error_literal (error, MP_ERROR, MP_ERROR_SERIALIZATION,
+                           "A connection cannot be passed on while it holds bytes it has read "
+                           "ahead (receive the pending messages first)");
       return NULL;
     }
   index = g_unix_fd_list_append (fd_list, self->fd, error);
@@ -1383,10 +1621,25 @@ mp_reduction_recvfds (MpConnection *conn, guint n_fds, guint *out_n_fds, GError 
     }
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  _mp_cmsg_prepare_receive (&msg, &u);
-  do
-    n = recvmsg (conn->fd, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
+  if (_mp_connection_has_buffered (conn))
+    {
+      /* Read ahead with the last message: the byte and its descriptors wait in the buffer. */
+      GArray *taken = NULL;
+
+      n = (ssize_t) rbuf_take (conn, &count, 1, &taken);
+      if (taken != NULL)
+        {
+          g_array_append_vals (got, taken->data, taken->len);
+          g_array_unref (taken);
+        }
+    }
+  else
+    {
+      _mp_cmsg_prepare_receive (&msg, &u);
+      do
+        n = recvmsg (conn->fd, &msg, MSG_CMSG_CLOEXEC);
+      while (n < 0 && errno == EINTR);
+    }
   if (n < 0)
     {
       int errsv = errno;

@@ -9,20 +9,39 @@
  * record never wraps: when it does not fit before the end, a WRAP marker fills the rest and
  * the record starts at offset 0.
  *
- * One mutex in the header (a futex word plus its holder's pid) guards head, tail, count and
- * the stats. The payload is copied in before `tail` moves and copied out before `head` moves,
- * so a process killed inside the critical section leaves the ring consistent: the next locker
- * notices the dead holder (it rechecks every RECHECK_NS while waiting) and takes over.
+ * Two locks, one per side, each a futex word plus its holder's pid: producers serialize on
+ * put_lock, which guards tail and n_put (records ever put); consumers on get_lock, which
+ * guards head and n_got. A producer and a consumer never wait for each other's lock, and each
+ * side's words live on its own cache line, so in the common one-producer, one-consumer case
+ * each lock line stays with its process. A side reads the other side's index only to learn
+ * whether there is an item (n_put) or room (head, n_got), and caches what it read in the
+ * handle (seen_*): the indexes only grow, so a stale value only makes it look again.
  *
- * Waiting: `not_empty` and `not_full` are sequence words bumped on every put and get; waiters
- * count themselves (get_waiters, put_waiters) so that the other side only makes a wake syscall
- * when somebody sleeps. A getter spins briefly before sleeping, which saves the wake-up round
- * trip when items come fast (two processes on two cores ping-ponging).
+ * Ordering: a put copies the record in, then publishes tail and n_put (release); a get that
+ * loads n_put (acquire) and finds it above n_got sees the whole record. A get copies the
+ * record out, then publishes head and n_got (release); a put that loads head (acquire) may
+ * reuse the space. A process killed inside either critical section leaves the ring as it
+ * was: the next locker of that side notices the dead holder (it rechecks every RECHECK_NS
+ * while waiting) and takes over. qsize is n_put - n_got (n_got loaded first, so never
+ * negative). A JoinableQueue's unfinished count is incremented before the item is published,
+ * so a task_done() can never see the item before its count.
+ *
+ * Waiting: `not_empty` and `not_full` are sequence words; a sleeper raises a flag
+ * (get_waiters, put_waiters) on a line that is only written around sleeps, reads the
+ * sequence, then looks at the other side's index once more before sleeping; the other side
+ * publishes its index, fences, and if it sees the flag lowers it, bumps the sequence and wakes
+ * every sleeper (one of the two sees the other). One wake-up per sleep, not one per item that
+ * comes while the sleeper is waking up: a futex wake on shared memory costs a put several
+ * times over. Every sleeper is woken because the flag is gone once the first wake is done; a
+ * woken getter or putter that finds nothing for it raises the flag again. A getter spins briefly before
+ * sleeping, which saves the wake-up round trip when items come fast (two processes on two
+ * cores), and a producer held up by a full queue waits for a few slots rather than one, so
+ * that it does not chase the consumer item by item.
  *
  * Descriptors cannot live in shared memory: a put with fds sends them over the queue's
- * socketpair (every process holds both ends) while it holds the queue mutex, and the get
- * that takes the record receives them while it holds the mutex, so the socket's order is the
- * ring's order.
+ * socketpair (every process holds both ends) while it holds put_lock, before it publishes the
+ * record, and the get that takes the record receives them while it holds get_lock, so the
+ * socket's order is the ring's order.
  */
 
 #include "config.h"
@@ -43,34 +62,58 @@
 #include "mp-trace-private.h"
 
 #define QUEUE_MAGIC   0x5150424du   /* "MBPQ" */
-#define QUEUE_VERSION 1
+#define QUEUE_VERSION 2
 #define RECHECK_NS    (G_GINT64_CONSTANT (200) * 1000 * 1000)
 #define SPIN_LIMIT    4000
+#define PUT_HYSTERESIS 32
+/* No deadline computed yet (real ones are -1 or a monotonic time in ns). */
+#define DEADLINE_UNSET G_MININT64
+#define LINE          64
 
 /* A record's type; RECORD_BASIC carries the GVariant type character in its high byte. */
 enum { RECORD_VARIANT = 1, RECORD_BYTES = 2, RECORD_BASIC = 3, RECORD_WRAP = 0xffff };
 
 typedef struct
 {
-  uint32_t magic;
-  uint32_t version;
-  uint32_t lock;            /* 0 free, 1 held, 2 held and contended */
-  int32_t  lock_holder;
-  uint32_t not_empty;       /* bumped by every put */
-  uint32_t not_full;        /* bumped by every get */
-  uint32_t get_waiters;
-  uint32_t put_waiters;
-  uint64_t head;
-  uint64_t tail;
-  uint64_t count;
-  uint64_t capacity;
-  int64_t  maxsize;         /* 0 = unbounded */
-  uint64_t unfinished;      /* JoinableQueue */
-  uint32_t all_done;        /* bumped when unfinished reaches 0 */
-  uint32_t join_waiters;
-  uint32_t kind;
-  uint32_t reserved0;
-  uint64_t reserved[4];
+  uint32_t word;            /* 0 free, 1 held, 2 held and contended */
+  int32_t  holder;          /* the holder's pid, for recovery */
+} QueueLock;
+
+typedef struct
+{
+  /* Fixed at creation. */
+  uint32_t  magic;
+  uint32_t  version;
+  uint64_t  capacity;
+  int64_t   maxsize;        /* 0 = unbounded */
+  uint32_t  kind;
+  uint32_t  reserved0;
+  uint8_t   pad0[LINE - 32];
+  /* The producers' side, under put_lock. */
+  QueueLock put_lock;
+  uint32_t  not_empty;      /* bumped by a put that sees a waiting getter */
+  uint32_t  reserved1;
+  uint64_t  tail;
+  uint64_t  n_put;          /* records ever put */
+  uint8_t   pad1[LINE - 32];
+  /* The consumers' side, under get_lock. */
+  QueueLock get_lock;
+  uint32_t  not_full;       /* bumped by a get that sees a waiting putter */
+  uint32_t  reserved2;
+  uint64_t  head;
+  uint64_t  n_got;          /* records ever taken */
+  uint8_t   pad2[LINE - 32];
+  /* Raised by a sleeper, lowered by the waker: written only around sleeps. */
+  uint32_t  get_waiters;
+  uint32_t  put_waiters;
+  uint32_t  join_waiters;
+  uint32_t  reserved3;
+  uint8_t   pad3[LINE - 16];
+  /* JoinableQueue. */
+  uint64_t  unfinished;
+  uint32_t  all_done;       /* bumped when unfinished reaches 0 and someone joins */
+  uint32_t  reserved4;
+  uint8_t   pad4[LINE - 16];
 } QueueHeader;
 
 typedef struct
@@ -80,7 +123,9 @@ typedef struct
   uint16_t n_fds;
 } RecordHeader;
 
-G_STATIC_ASSERT (sizeof (QueueHeader) == 128);
+G_STATIC_ASSERT (sizeof (QueueHeader) == 5 * LINE);
+G_STATIC_ASSERT (G_STRUCT_OFFSET (QueueHeader, put_lock) == LINE);
+G_STATIC_ASSERT (G_STRUCT_OFFSET (QueueHeader, get_lock) == 2 * LINE);
 G_STATIC_ASSERT (sizeof (RecordHeader) == 8);
 
 struct _MpQueue
@@ -93,6 +138,11 @@ struct _MpQueue
   guint8       *data;
   gsize         map_size;
   gboolean      closed;     /* this process closed it (Python's close()) */
+  /* The other side's indexes as last read (relaxed atomics: threads may share a handle;
+   * any value once read is a lower bound of the real one). */
+  guint64       seen_head;
+  guint64       seen_n_got;
+  guint64       seen_n_put;
 };
 
 static inline gsize
@@ -101,71 +151,188 @@ pad8 (gsize n)
   return (n + 7) & ~(gsize) 7;
 }
 
-/* ---- the header mutex ------------------------------------------------------------------- */
+/* ---- the side locks ---------------------------------------------------------------------- */
 
 static void
-queue_lock (MpQueue *self)
+lock_take (MpQueue *self, QueueLock *l)
 {
-  QueueHeader *h = self->h;
   uint32_t c = 0;
 
-  if (!__atomic_compare_exchange_n (&h->lock, &c, 1, FALSE, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+  if (!__atomic_compare_exchange_n (&l->word, &c, 1, FALSE, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
     {
+      /* The holder is usually a put or get of another process of the same side, done
+       * within a few hundred nanoseconds: wait for it in user space rather than sleep in the
+       * kernel and make its unlock pay a wake-up. */
+      int spins = _mp_sync_spin_count ();
+
+      for (int i = 0; i < spins; i++)
+        {
+          _mp_cpu_relax ();
+          c = __atomic_load_n (&l->word, __ATOMIC_RELAXED);
+          if (c == 0 &&
+              __atomic_compare_exchange_n (&l->word, &c, 1, FALSE, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED))
+            {
+              _mp_sync_spin_result (TRUE);
+              goto acquired;
+            }
+        }
+      if (spins > 0)
+        _mp_sync_spin_result (FALSE);
       if (c != 2)
-        c = __atomic_exchange_n (&h->lock, 2, __ATOMIC_ACQUIRE);
+        c = __atomic_exchange_n (&l->word, 2, __ATOMIC_ACQUIRE);
       while (c != 0)
         {
-          if (_mp_futex_wait (&h->lock, 2, RECHECK_NS) == ETIMEDOUT)
+          if (_mp_futex_wait (&l->word, 2, RECHECK_NS) == ETIMEDOUT)
             {
-              pid_t holder = __atomic_load_n (&h->lock_holder, __ATOMIC_RELAXED);
+              pid_t holder = __atomic_load_n (&l->holder, __ATOMIC_RELAXED);
 
               if (holder != 0 && _mp_pid_is_dead (holder) &&
-                  __atomic_compare_exchange_n (&h->lock_holder, &holder, _mp_sync_self_pid (),
+                  __atomic_compare_exchange_n (&l->holder, &holder, _mp_sync_self_pid (),
                                                FALSE, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
                 {
                   _mp_subwarning ("queue %" G_GUINT64_FORMAT ": a process (pid %d) died inside "
                                   "it; recovered", self->sync.id, holder);
-                  __atomic_store_n (&h->lock, 2, __ATOMIC_RELAXED);
+                  __atomic_store_n (&l->word, 2, __ATOMIC_RELAXED);
                   break;
                 }
             }
-          c = __atomic_exchange_n (&h->lock, 2, __ATOMIC_ACQUIRE);
+          c = __atomic_exchange_n (&l->word, 2, __ATOMIC_ACQUIRE);
         }
     }
-  __atomic_store_n (&h->lock_holder, _mp_sync_self_pid (), __ATOMIC_RELAXED);
+acquired:
+  __atomic_store_n (&l->holder, _mp_sync_self_pid (), __ATOMIC_RELAXED);
 }
 
 static void
-queue_unlock (MpQueue *self)
+lock_release (QueueLock *l)
 {
-  __atomic_store_n (&self->h->lock_holder, 0, __ATOMIC_RELAXED);
-  if (__atomic_exchange_n (&self->h->lock, 0, __ATOMIC_RELEASE) == 2)
-    _mp_futex_wake (&self->h->lock, 1);
+  __atomic_store_n (&l->holder, 0, __ATOMIC_RELAXED);
+  if (__atomic_exchange_n (&l->word, 0, __ATOMIC_RELEASE) == 2)
+    _mp_futex_wake (&l->word, 1);
 }
 
-/* With the lock held: sleeps until *seq changes or the deadline passes; FALSE on timeout. */
-static gboolean
-wait_locked (MpQueue *self, uint32_t *seq, uint32_t *waiters, gint64 deadline)
+/* ---- what each side needs from the other ---------------------------------------------------- */
+
+static guint64
+load_n_put (MpQueue *self)
 {
-  uint32_t s = __atomic_load_n (seq, __ATOMIC_RELAXED);
+  guint64 v = __atomic_load_n (&self->h->n_put, __ATOMIC_ACQUIRE);
+
+  __atomic_store_n (&self->seen_n_put, v, __ATOMIC_RELAXED);
+  return v;
+}
+
+/* With get_lock held (or as a hint): is a record there? Reads n_put only when the cached value
+ * does not say so already. */
+static gboolean
+has_item (MpQueue *self)
+{
+  guint64 n_got = __atomic_load_n (&self->h->n_got, __ATOMIC_RELAXED);
+
+  return __atomic_load_n (&self->seen_n_put, __ATOMIC_RELAXED) > n_got ||
+         load_n_put (self) > n_got;
+}
+
+/* Bytes the record needs at the current tail, wrap filler included. */
+static gsize
+space_needed (QueueHeader *h, gsize record)
+{
+  gsize off = h->tail % h->capacity;
+  gsize to_end = h->capacity - off;
+
+  return record <= to_end ? record : to_end + record;
+}
+
+static gboolean
+room_with (MpQueue *self, gsize record, guint64 head, guint64 n_got)
+{
+  QueueHeader *h = self->h;
+  guint64 n_put = __atomic_load_n (&h->n_put, __ATOMIC_RELAXED);
+
+  guint64 used = __atomic_load_n (&h->tail, __ATOMIC_RELAXED) - head;
+
+  if (h->maxsize > 0 && n_put - n_got >= (guint64) h->maxsize)
+    return FALSE;
+  /* A head cached by this process may be more than a whole ring behind a tail that other
+   * producers moved: that says nothing, and must not wrap around into "room". */
+  if (used > h->capacity)
+    return FALSE;
+  return h->capacity - used >= space_needed (h, record);
+}
+
+/* With put_lock held: is there room for a record of this size? Reads the consumers' side only
+ * when the cached values say no. */
+static gboolean
+has_room (MpQueue *self, gsize record)
+{
+  guint64 head, n_got;
+
+  if (room_with (self, record, __atomic_load_n (&self->seen_head, __ATOMIC_RELAXED),
+                 __atomic_load_n (&self->seen_n_got, __ATOMIC_RELAXED)))
+    return TRUE;
+  /* n_got before head: a get publishes head first, so head is never behind this n_got. */
+  n_got = __atomic_load_n (&self->h->n_got, __ATOMIC_ACQUIRE);
+  head = __atomic_load_n (&self->h->head, __ATOMIC_ACQUIRE);
+  __atomic_store_n (&self->seen_n_got, n_got, __ATOMIC_RELAXED);
+  __atomic_store_n (&self->seen_head, head, __ATOMIC_RELAXED);
+  return room_with (self, record, head, n_got);
+}
+
+/* ---- sleeping and waking -------------------------------------------------------------------- */
+
+typedef enum { WAIT_ITEM, WAIT_ROOM, WAIT_DONE } WaitFor;
+
+static gboolean
+wait_ready (MpQueue *self, WaitFor what, gsize record)
+{
+  switch (what)
+    {
+    case WAIT_ITEM:
+      return load_n_put (self) > __atomic_load_n (&self->h->n_got, __ATOMIC_SEQ_CST);
+    case WAIT_ROOM:
+      {
+        guint64 n_got = __atomic_load_n (&self->h->n_got, __ATOMIC_SEQ_CST);
+        return room_with (self, record, __atomic_load_n (&self->h->head, __ATOMIC_SEQ_CST),
+                          n_got);
+      }
+    case WAIT_DONE:
+    default:
+      return __atomic_load_n (&self->h->unfinished, __ATOMIC_SEQ_CST) == 0;
+    }
+}
+
+/* Without a lock: sleeps until *seq changes or the deadline passes, unless the awaited state
+ * is there once this waiter has raised *sleeping (see NOTES). FALSE when the deadline had
+ * passed. */
+static gboolean
+wait_on (MpQueue *self, uint32_t *seq, uint32_t *sleeping, gint64 deadline, WaitFor what,
+         gsize record)
+{
   gint64 left = _mp_remaining_ns (deadline);
+  uint32_t s;
 
   if (left == 0)
     return FALSE;
-  __atomic_add_fetch (waiters, 1, __ATOMIC_SEQ_CST);
-  queue_unlock (self);
-  (void) _mp_futex_wait (seq, s, left);
-  queue_lock (self);
-  __atomic_sub_fetch (waiters, 1, __ATOMIC_SEQ_CST);
+  __atomic_store_n (sleeping, 1, __ATOMIC_SEQ_CST);
+  s = __atomic_load_n (seq, __ATOMIC_SEQ_CST);
+  if (!wait_ready (self, what, record))
+    (void) _mp_futex_wait (seq, s, left);
   return TRUE;
 }
 
+/* After publishing: wakes the sleepers, if any, all at once, and lowers the flag, so that a
+ * sleeper costs one wake-up however many puts or gets come while it wakes up. */
 static void
-bump_and_wake (uint32_t *seq, uint32_t *waiters, int n)
+wake_waiters (uint32_t *seq, uint32_t *sleeping)
 {
-  __atomic_add_fetch (seq, 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n (waiters, __ATOMIC_SEQ_CST) > 0)
-    _mp_futex_wake (seq, n);
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+  if (__atomic_load_n (sleeping, __ATOMIC_SEQ_CST) != 0 &&
+      __atomic_exchange_n (sleeping, 0, __ATOMIC_SEQ_CST) != 0)
+    {
+      __atomic_add_fetch (seq, 1, __ATOMIC_SEQ_CST);
+      _mp_futex_wake (seq, G_MAXINT);
+    }
 }
 
 /* ---- construction ------------------------------------------------------------------------ */
@@ -350,16 +517,6 @@ check_open (MpQueue *self, GError **error)
   return TRUE;
 }
 
-/* Bytes the record needs at the current tail, wrap filler included. */
-static gsize
-space_needed (QueueHeader *h, gsize record)
-{
-  gsize off = h->tail % h->capacity;
-  gsize to_end = h->capacity - off;
-
-  return record <= to_end ? record : to_end + record;
-}
-
 static gboolean
 send_fds_locked (MpQueue *self, GUnixFDList *fds, GError **error)
 {
@@ -402,7 +559,7 @@ put_record (MpQueue     *self,
 {
   QueueHeader *h = self->h;
   gsize record = sizeof (RecordHeader) + pad8 (length);
-  gint64 deadline;
+  gint64 deadline = DEADLINE_UNSET;
   RecordHeader rh;
   gsize off;
   guint64 depth;
@@ -419,36 +576,42 @@ put_record (MpQueue     *self,
       return FALSE;
     }
 
-  deadline = _mp_deadline_ns (timeout_us);
-  queue_lock (self);
-  while ((h->maxsize > 0 && h->count >= (guint64) h->maxsize) ||
-         h->capacity - (h->tail - h->head) < space_needed (h, record))
+  lock_take (self, &h->put_lock);
+  while (!has_room (self, record))
     {
+      /* Read the clock only when there is waiting to do (it costs as much as a put). */
+      if (deadline == DEADLINE_UNSET)
+        deadline = _mp_deadline_ns (timeout_us);
       __atomic_add_fetch (&self->stats->blocked_puts, 1, __ATOMIC_RELAXED);
+      lock_release (&h->put_lock);
       /* A consumer usually makes room within microseconds: watch for it before sleeping, so
-       * the consumer does not have to pay a wake-up syscall per item it takes. */
+       * the consumer does not have to pay a wake-up syscall per item it takes. Wait for a
+       * few free slots when the queue holds many items: a producer that refills each slot
+       * the moment it frees chases the consumer line by line. */
       if (timeout_us != 0)
         {
-          guint64 count = h->count;
-          queue_unlock (self);
-          for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) >= count; i++)
+          guint64 n_got = __atomic_load_n (&self->seen_n_got, __ATOMIC_RELAXED);
+          guint64 count = __atomic_load_n (&h->n_put, __ATOMIC_RELAXED) - n_got;
+          guint64 target = n_got + MAX (MIN (count / 4, PUT_HYSTERESIS), 1);
+
+          for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->n_got, __ATOMIC_RELAXED) < target; i++)
             _mp_cpu_relax ();
-          queue_lock (self);
-          if (!((h->maxsize > 0 && h->count >= (guint64) h->maxsize) ||
-                h->capacity - (h->tail - h->head) < space_needed (h, record)))
+          lock_take (self, &h->put_lock);
+          if (has_room (self, record))
             break;
+          lock_release (&h->put_lock);
         }
-      if (!wait_locked (self, &h->not_full, &h->put_waiters, deadline))
+      if (!wait_on (self, &h->not_full, &h->put_waiters, deadline, WAIT_ROOM, record))
         {
-          queue_unlock (self);
           g_set_error (error, MP_ERROR, MP_ERROR_FULL, "The queue is full");
           return FALSE;
         }
+      lock_take (self, &h->put_lock);
     }
 
   if (n_fds > 0 && !send_fds_locked (self, fds, error))
     {
-      queue_unlock (self);
+      lock_release (&h->put_lock);
       return FALSE;
     }
 
@@ -457,7 +620,7 @@ put_record (MpQueue     *self,
     {
       RecordHeader wrap = { 0, RECORD_WRAP, 0 };
       memcpy (self->data + off, &wrap, sizeof wrap);
-      h->tail += h->capacity - off;
+      __atomic_store_n (&h->tail, h->tail + (h->capacity - off), __ATOMIC_RELAXED);
       off = 0;
     }
   rh.length = (uint32_t) length;
@@ -466,21 +629,31 @@ put_record (MpQueue     *self,
   memcpy (self->data + off, &rh, sizeof rh);
   if (length > 0)
     memcpy (self->data + off + sizeof rh, payload, length);
+  /* A task_done() for this item must find its count (see NOTES). */
+  if (self->sync.kind == MP_OBJECT_JOINABLE_QUEUE)
+    {
+      guint64 unfinished = __atomic_add_fetch (&h->unfinished, 1, __ATOMIC_SEQ_CST);
+      __atomic_store_n (&self->stats->unfinished_tasks, unfinished, __ATOMIC_RELAXED);
+    }
   /* Publish after the copy: a process killed above leaves the ring as it was. */
   __atomic_store_n (&h->tail, h->tail + record, __ATOMIC_RELEASE);
-  depth = ++h->count;
-  if (self->sync.kind == MP_OBJECT_JOINABLE_QUEUE)
-    h->unfinished++;
+  __atomic_store_n (&h->n_put, h->n_put + 1, __ATOMIC_RELEASE);
 
-  __atomic_store_n (&self->stats->depth, depth, __ATOMIC_RELAXED);
-  if (depth > self->stats->max_depth)
-    __atomic_store_n (&self->stats->max_depth, depth, __ATOMIC_RELAXED);
-  __atomic_store_n (&self->stats->puts, self->stats->puts + 1, __ATOMIC_RELAXED);
-  __atomic_store_n (&self->stats->bytes_put, self->stats->bytes_put + length, __ATOMIC_RELAXED);
-  __atomic_store_n (&self->stats->unfinished_tasks, h->unfinished, __ATOMIC_RELAXED);
+  {
+    /* Only producers write puts (under put_lock), only consumers gets: the depth from the two
+     * is close enough for a monitor, and costs no look at the consumers' side. */
+    guint64 puts = self->stats->puts + 1;
+    guint64 gets = __atomic_load_n (&self->stats->gets, __ATOMIC_RELAXED);
 
-  bump_and_wake (&h->not_empty, &h->get_waiters, 1);
-  queue_unlock (self);
+    depth = puts > gets ? puts - gets : 0;
+    __atomic_store_n (&self->stats->puts, puts, __ATOMIC_RELAXED);
+    __atomic_store_n (&self->stats->bytes_put, self->stats->bytes_put + length, __ATOMIC_RELAXED);
+    __atomic_store_n (&self->stats->depth, depth, __ATOMIC_RELAXED);
+    if (depth > self->stats->max_depth)
+      __atomic_store_n (&self->stats->max_depth, depth, __ATOMIC_RELAXED);
+  }
+  lock_release (&h->put_lock);
+  wake_waiters (&h->not_empty, &h->get_waiters);
   _mp_trace (MP_TRACE_VERBOSE, MP_EVENT_QUEUE_PUT, self->sync.id, (gint64) depth, (gint64) length);
   return TRUE;
 }
@@ -614,37 +787,44 @@ get_record (MpQueue       *self,
             GError       **error)
 {
   QueueHeader *h = self->h;
-  gint64 deadline;
+  gint64 deadline = DEADLINE_UNSET;
   RecordHeader rh;
   gsize off;
   guint64 depth;
 
   if (!check_open (self, error))
     return 0;
-  deadline = _mp_deadline_ns (timeout_us);
 
-  /* Items often arrive within microseconds: look before taking the lock and sleeping. */
-  if (__atomic_load_n (&h->count, __ATOMIC_RELAXED) == 0 && timeout_us != 0)
-    for (int i = 0; i < SPIN_LIMIT && __atomic_load_n (&h->count, __ATOMIC_RELAXED) == 0; i++)
-      _mp_cpu_relax ();
-
-  queue_lock (self);
-  while (h->count == 0)
+  /* Items often arrive within microseconds: look before taking the lock and sleeping. The
+   * clock is read only when there is waiting to do (it costs as much as a get). */
+  if (timeout_us != 0 && !has_item (self))
     {
+      deadline = _mp_deadline_ns (timeout_us);
+      for (int i = 0; i < SPIN_LIMIT && !has_item (self); i++)
+        _mp_cpu_relax ();
+    }
+
+  lock_take (self, &h->get_lock);
+  while (!has_item (self))
+    {
+      if (deadline == DEADLINE_UNSET)
+        deadline = _mp_deadline_ns (timeout_us);
       __atomic_add_fetch (&self->stats->blocked_gets, 1, __ATOMIC_RELAXED);
-      if (!wait_locked (self, &h->not_empty, &h->get_waiters, deadline))
+      lock_release (&h->get_lock);
+      if (!wait_on (self, &h->not_empty, &h->get_waiters, deadline, WAIT_ITEM, 0))
         {
-          queue_unlock (self);
           g_set_error (error, MP_ERROR, MP_ERROR_EMPTY, "The queue is empty");
           return 0;
         }
+      lock_take (self, &h->get_lock);
     }
 
   off = h->head % h->capacity;
   memcpy (&rh, self->data + off, sizeof rh);
   if (rh.type == RECORD_WRAP)
     {
-      h->head += h->capacity - off;
+      /* The filler holds nothing: producers may have its space back at once. */
+      __atomic_store_n (&h->head, h->head + (h->capacity - off), __ATOMIC_RELEASE);
       off = 0;
       memcpy (&rh, self->data, sizeof rh);
     }
@@ -652,7 +832,7 @@ get_record (MpQueue       *self,
        (rh.type & 0xff) != RECORD_BASIC) ||
       sizeof rh + pad8 (rh.length) > h->capacity - off)
     {
-      queue_unlock (self);
+      lock_release (&h->get_lock);
       g_set_error (error, MP_ERROR, MP_ERROR_SERIALIZATION, "The queue's memory is corrupt");
       return 0;
     }
@@ -662,9 +842,10 @@ get_record (MpQueue       *self,
       if (fds == NULL)
         {
           /* Drop the record anyway: leaving it would wedge the queue. */
-          h->head += sizeof rh + pad8 (rh.length);
-          h->count--;
-          queue_unlock (self);
+          __atomic_store_n (&h->head, h->head + sizeof rh + pad8 (rh.length), __ATOMIC_RELEASE);
+          __atomic_store_n (&h->n_got, h->n_got + 1, __ATOMIC_RELEASE);
+          lock_release (&h->get_lock);
+          wake_waiters (&h->not_full, &h->put_waiters);
           return 0;
         }
       if (out_fds)
@@ -673,16 +854,22 @@ get_record (MpQueue       *self,
         g_object_unref (fds);
     }
   *payload = g_bytes_new (self->data + off + sizeof rh, rh.length);
+  /* head before n_got: a producer that reads n_got and then head never sees head behind. */
   __atomic_store_n (&h->head, h->head + sizeof rh + pad8 (rh.length), __ATOMIC_RELEASE);
-  depth = --h->count;
+  __atomic_store_n (&h->n_got, h->n_got + 1, __ATOMIC_RELEASE);
 
-  __atomic_store_n (&self->stats->depth, depth, __ATOMIC_RELAXED);
-  __atomic_store_n (&self->stats->gets, self->stats->gets + 1, __ATOMIC_RELAXED);
-  __atomic_store_n (&self->stats->bytes_got, self->stats->bytes_got + rh.length,
-                    __ATOMIC_RELAXED);
+  {
+    guint64 gets = self->stats->gets + 1;
+    guint64 puts = __atomic_load_n (&self->stats->puts, __ATOMIC_RELAXED);
 
-  bump_and_wake (&h->not_full, &h->put_waiters, 1);
-  queue_unlock (self);
+    depth = puts > gets ? puts - gets : 0;
+    __atomic_store_n (&self->stats->gets, gets, __ATOMIC_RELAXED);
+    __atomic_store_n (&self->stats->bytes_got, self->stats->bytes_got + rh.length,
+                      __ATOMIC_RELAXED);
+    __atomic_store_n (&self->stats->depth, depth, __ATOMIC_RELAXED);
+  }
+  lock_release (&h->get_lock);
+  wake_waiters (&h->not_full, &h->put_waiters);
   _mp_trace (MP_TRACE_VERBOSE, MP_EVENT_QUEUE_GET, self->sync.id, (gint64) depth,
              (gint64) rh.length);
   return rh.type;
@@ -860,8 +1047,12 @@ mp_queue_get_finish (MpQueue *self, GAsyncResult *result, GError **error)
 guint
 mp_queue_qsize (MpQueue *self)
 {
+  guint64 n_got;
+
   g_return_val_if_fail (self != NULL, 0);
-  return (guint) __atomic_load_n (&self->h->count, __ATOMIC_RELAXED);
+  /* n_got first: n_put can only have grown since, so the difference is never negative. */
+  n_got = __atomic_load_n (&self->h->n_got, __ATOMIC_ACQUIRE);
+  return (guint) (__atomic_load_n (&self->h->n_put, __ATOMIC_ACQUIRE) - n_got);
 }
 
 /**
@@ -960,18 +1151,22 @@ mp_queue_task_done (MpQueue *self, GError **error)
       g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT, "not a JoinableQueue");
       return FALSE;
     }
-  queue_lock (self);
-  if (h->unfinished == 0)
-    {
-      queue_unlock (self);
-      g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
-                   "task_done() called too many times");
-      return FALSE;
-    }
-  if (--h->unfinished == 0)
-    bump_and_wake (&h->all_done, &h->join_waiters, G_MAXINT);
-  __atomic_store_n (&self->stats->unfinished_tasks, h->unfinished, __ATOMIC_RELAXED);
-  queue_unlock (self);
+  {
+    guint64 u = __atomic_load_n (&h->unfinished, __ATOMIC_RELAXED);
+
+    do
+      if (u == 0)
+        {
+          g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
+                       "task_done() called too many times");
+          return FALSE;
+        }
+    while (!__atomic_compare_exchange_n (&h->unfinished, &u, u - 1, TRUE, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_RELAXED));
+    __atomic_store_n (&self->stats->unfinished_tasks, u - 1, __ATOMIC_RELAXED);
+    if (u == 1)
+      wake_waiters (&h->all_done, &h->join_waiters);
+  }
   return TRUE;
 }
 
@@ -997,15 +1192,12 @@ mp_queue_join (MpQueue *self, gint64 timeout_us, GError **error)
       return FALSE;
     }
   deadline = _mp_deadline_ns (timeout_us);
-  queue_lock (self);
-  while (h->unfinished > 0)
-    if (!wait_locked (self, &h->all_done, &h->join_waiters, deadline))
+  while (__atomic_load_n (&h->unfinished, __ATOMIC_SEQ_CST) > 0)
+    if (!wait_on (self, &h->all_done, &h->join_waiters, deadline, WAIT_DONE, 0))
       {
-        queue_unlock (self);
         g_set_error (error, MP_ERROR, MP_ERROR_TIMEOUT, "Unfinished tasks remain");
         return FALSE;
       }
-  queue_unlock (self);
   return TRUE;
 }
 

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -1355,6 +1356,158 @@ test_async (void **state)
   g_main_context_pop_thread_default (ctx);
 }
 
+/* A socket end reads ahead; whatever it holds must still count as readable everywhere, and
+ * descriptors must stay with their message. A one-way pipe never reads beyond a message. */
+static gboolean
+count_dispatch (MpConnection *c, gpointer user_data)
+{
+  (*(int *) user_data)++;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_read_ahead (void **state)
+{
+  g_autoptr(MpConnection) a = NULL;
+  g_autoptr(MpConnection) b = NULL;
+  g_autoptr(MpConnection) r = NULL;
+  g_autoptr(MpConnection) w = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainContext) ctx = g_main_context_new ();
+  int p[2];
+  char buf[8] = { 0 };
+  int avail = 0;
+
+  assert_true (mp_pipe (TRUE, &a, &b, NULL));
+
+  /* Two messages, the second with a descriptor: the first receive takes both from the
+   * kernel. */
+  assert_int_equal (pipe2 (p, O_CLOEXEC), 0);
+  send_str (a, "first");
+  {
+    g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+    assert_int_equal (g_unix_fd_list_append (fds, p[1], NULL), 0);
+    assert_true (mp_connection_send (a, g_variant_new_handle (0), fds, &error));
+    close (p[1]);
+  }
+  send_str (a, "third");
+  {
+    g_autoptr(GVariant) v = NULL;
+    g_autoptr(GUnixFDList) got_fds = NULL;
+
+    /* The first message came with no descriptor, even though one was read with it. */
+    v = mp_connection_recv (b, &got_fds, &error);
+    assert_null (v);
+    assert_error (error, MP_ERROR_SERIALIZATION, NULL);   /* "first" is not a GVariant */
+    g_clear_error (&error);
+    g_clear_object (&got_fds);
+    assert_true (_mp_connection_has_buffered (b));
+
+    /* Buffered bytes are readable for poll and wait, although the descriptor may be quiet. */
+    assert_true (mp_connection_poll (b, 0, &error));
+    {
+      g_autoptr(GPtrArray) objects = g_ptr_array_new ();
+      g_autoptr(GPtrArray) ready = NULL;
+
+      g_ptr_array_add (objects, b);
+      ready = mp_connection_wait (objects, 0, &error);
+      assert_non_null (ready);
+      assert_int_equal (ready->len, 1);
+    }
+    /* A connection holding bytes it read ahead cannot be passed on. */
+    {
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      assert_null (mp_connection_serialize (b, fds, &error));
+      assert_error (error, MP_ERROR_SERIALIZATION, "read ahead");
+      g_clear_error (&error);
+    }
+
+    v = mp_connection_recv (b, &got_fds, &error);
+    assert_non_null (v);
+    assert_non_null (got_fds);
+    assert_int_equal (g_unix_fd_list_get_length (got_fds), 1);
+    {
+      int fd = g_unix_fd_list_get (got_fds, 0, &error);
+      assert_true (fd >= 0);
+      assert_int_equal (write (fd, "ahead", 5), 5);
+      close (fd);
+    }
+    assert_int_equal (read (p[0], buf, sizeof buf), 5);
+    assert_memory_equal (buf, "ahead", 5);
+    close (p[0]);
+  }
+  assert_recv_str (b, "third");
+  assert_false (mp_connection_poll (b, 0, NULL));
+
+  /* A handle sent right behind a message waits in the buffer with its descriptor. */
+  assert_int_equal (pipe2 (p, O_CLOEXEC), 0);
+  send_str (a, "before");
+  assert_true (mp_reduction_send_handle (a, p[1], 0, &error));
+  close (p[1]);
+  assert_recv_str (b, "before");
+  {
+    int fd = mp_reduction_recv_handle (b, &error);
+    assert_true (fd >= 0);
+    assert_int_equal (write (fd, "h", 1), 1);
+    close (fd);
+    assert_int_equal (read (p[0], buf, sizeof buf), 1);
+    close (p[0]);
+  }
+
+  /* The GSource and the async receive dispatch for buffered messages. */
+  send_str (a, "m1");
+  send_str (a, "m2");
+  send_str (a, "m3");
+  assert_recv_str (b, "m1");
+  assert_true (_mp_connection_has_buffered (b));
+  {
+    g_autoptr(GSource) source = mp_connection_create_source (b, NULL);
+    int dispatched = 0;
+    gint64 deadline = g_get_monotonic_time () + WAIT_LONG;
+
+    g_source_set_callback (source, (GSourceFunc) (void (*) (void)) count_dispatch, &dispatched,
+                           NULL);
+    g_source_attach (source, ctx);
+    while (dispatched == 0 && g_get_monotonic_time () < deadline)
+      g_main_context_iteration (ctx, TRUE);
+    assert_int_equal (dispatched, 1);
+    g_source_destroy (source);
+  }
+  assert_recv_str (b, "m2");
+  {
+    AsyncResult res = { 0 };
+
+    g_main_context_push_thread_default (ctx);
+    if (!_mp_connection_has_buffered (b))
+      assert_true (mp_connection_poll (b, 0, NULL));
+    mp_connection_recv_bytes_async (b, -1, NULL, on_bytes, &res);
+    iterate_until (ctx, &res.done);
+    g_main_context_pop_thread_default (ctx);
+    assert_null (res.error);
+    assert_int_equal (g_bytes_get_size (res.bytes), 2);
+    assert_memory_equal (g_bytes_get_data (res.bytes, NULL), "m3", 2);
+    g_bytes_unref (res.bytes);
+  }
+
+  /* End of file after buffered messages comes after them. */
+  send_str (a, "last");
+  mp_connection_close (a, NULL);
+  assert_recv_str (b, "last");
+  assert_null (mp_connection_recv_bytes (b, -1, &error));
+  assert_error (error, MP_ERROR_EOF, NULL);
+  g_clear_error (&error);
+
+  /* A one-way pipe leaves the second message in the kernel for whoever reads next. */
+  assert_true (mp_pipe (FALSE, &r, &w, NULL));
+  send_str (w, "one");
+  send_str (w, "two");
+  assert_recv_str (r, "one");
+  assert_false (_mp_connection_has_buffered (r));
+  assert_int_equal (ioctl (mp_connection_fileno (r, NULL), FIONREAD, &avail), 0);
+  assert_int_equal (avail, 4 + 3);
+  assert_recv_str (r, "two");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1386,6 +1539,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_large_message),
     cmocka_unit_test (test_source),
     cmocka_unit_test (test_async),
+    cmocka_unit_test (test_read_ahead),
   };
 
   mp_init (&argc, &argv);

@@ -162,6 +162,81 @@ stream_sizes (GVariant *args, GUnixFDList *fds, GError **error)
   return g_variant_new_int32 (0);
 }
 
+
+/* Puts n tagged byte items (producer index, sequence number, a pattern of varying length). */
+static GVariant *
+tagged_producer (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(MpQueue) q = queue_arg (args, fds);
+  gint32 tag, n;
+
+  if (q == NULL)
+    return g_variant_new_int32 (90);
+  g_variant_get_child (args, 1, "(ii)", &tag, &n);
+  for (gint32 i = 0; i < n; i++)
+    {
+      gsize len = (gsize) ((i * 37 + tag * 11) % 700);
+      guint8 *buf = g_malloc (8 + len);
+
+      memcpy (buf, &tag, 4);
+      memcpy (buf + 4, &i, 4);
+      for (gsize k = 0; k < len; k++)
+        buf[8 + k] = (guint8) (i + k + tag);
+      if (!mp_queue_put_bytes (q, g_bytes_new_take (buf, 8 + len), MP_TIMEOUT_INFINITE, NULL))
+        return g_variant_new_int32 (91);
+    }
+  return g_variant_new_int32 (0);
+}
+
+/* Gets tagged items until a 4-byte item; each producer's items must come in order and whole.
+ * Puts (sum, count) into the result queue. */
+static GVariant *
+fifo_checker (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  g_autoptr(MpQueue) q = queue_arg (args, fds);
+  g_autoptr(GVariant) rh = g_variant_get_child_value (args, 1);
+  g_autoptr(MpQueue) results = mp_queue_deserialize (rh, fds, NULL);
+  gint32 last[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+  gint64 sum = 0, count = 0;
+
+  if (q == NULL || results == NULL)
+    return g_variant_new_int32 (90);
+  for (;;)
+    {
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(GBytes) b = mp_queue_get_bytes (q, WAIT_LONG, &local_error);
+      const guint8 *data;
+      gsize size;
+      gint32 tag, seq;
+
+      if (b == NULL)
+        {
+          g_printerr ("fifo_checker: %s\n", local_error->message);
+          return g_variant_new_int32 (92);
+        }
+      data = g_bytes_get_data (b, &size);
+      if (size == 4)
+        break;
+      if (size < 8)
+        return g_variant_new_int32 (93);
+      memcpy (&tag, data, 4);
+      memcpy (&seq, data + 4, 4);
+      if (tag < 0 || tag >= 8 || seq <= last[tag])
+        return g_variant_new_int32 (94);
+      if (size != 8 + (gsize) ((seq * 37 + tag * 11) % 700))
+        return g_variant_new_int32 (95);
+      for (gsize k = 0; k + 8 < size; k++)
+        if (data[8 + k] != (guint8) (seq + k + tag))
+          return g_variant_new_int32 (96);
+      last[tag] = seq;
+      sum += seq;
+      count++;
+    }
+  if (!mp_queue_put (results, g_variant_new ("(xx)", sum, count), MP_TIMEOUT_INFINITE, NULL))
+    return g_variant_new_int32 (97);
+  return g_variant_new_int32 (0);
+}
+
 /* ---- tests ------------------------------------------------------------------------------ */
 
 static void
@@ -290,6 +365,52 @@ test_many_producers_consumers (void **state)
     want += i;
   assert_int_equal (count, PRODUCERS * PER);
   assert_int_equal (sum, want);
+}
+
+/* Producers and consumers at once on a small ring that wraps and fills: every item arrives
+ * whole, once, and each producer's items in the order they were put. */
+static void
+test_fifo_per_producer (void **state)
+{
+  enum { PRODUCERS = 3, CONSUMERS = 2, PER = 3000 };
+  g_autoptr(MpQueue) q = mp_queue_new_full (0, 16 * 1024, "fifo", NULL);
+  g_autoptr(MpQueue) results = mp_queue_new (0, NULL);
+  MpProcess *producers[PRODUCERS], *consumers[CONSUMERS];
+  gint64 sum = 0, count = 0;
+
+  for (int c = 0; c < CONSUMERS; c++)
+    {
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(MpCallable) cb = NULL;
+      GVariant *args[2];
+
+      args[0] = mp_queue_serialize (q, fds, NULL);
+      args[1] = mp_queue_serialize (results, fds, NULL);
+      cb = mp_callable_new_with_fds (fifo_checker, g_variant_new_tuple (args, 2), fds);
+      consumers[c] = mp_context_process_new (mp_get_context (method, NULL), cb);
+      assert_true (mp_process_start (consumers[c], NULL));
+    }
+  for (int p = 0; p < PRODUCERS; p++)
+    producers[p] = start_with_queue (tagged_producer, q, g_variant_new ("(ii)", p, PER));
+  for (int p = 0; p < PRODUCERS; p++)
+    assert_int_equal (join_code (producers[p]), 0);
+  for (int c = 0; c < CONSUMERS; c++)
+    assert_true (mp_queue_put_bytes (q, g_bytes_new_static ("stop", 4), MP_TIMEOUT_INFINITE,
+                                     NULL));
+  for (int c = 0; c < CONSUMERS; c++)
+    assert_int_equal (join_code (consumers[c]), 0);
+  for (int c = 0; c < CONSUMERS; c++)
+    {
+      g_autoptr(GVariant) r = mp_queue_get (results, WAIT_LONG, NULL);
+      gint64 s, n;
+      assert_non_null (r);
+      g_variant_get (r, "(xx)", &s, &n);
+      sum += s;
+      count += n;
+    }
+  assert_int_equal (count, PRODUCERS * PER);
+  assert_int_equal (sum, (gint64) PRODUCERS * PER * (PER - 1) / 2);
+  assert_int_equal (mp_queue_qsize (q), 0);
 }
 
 /* Python's join-before-get deadlock: a child that put more than a pipe holds and exits. */
@@ -447,6 +568,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_simple_queue),
     FOR_METHOD (test_many_producers_consumers, fork),
     FOR_METHOD (test_many_producers_consumers, spawn),
+    FOR_METHOD (test_fifo_per_producer, fork),
     FOR_METHOD (test_exit_after_put_no_deadlock, fork),
     FOR_METHOD (test_exit_after_put_no_deadlock, spawn),
     FOR_METHOD (test_joinable, fork),
