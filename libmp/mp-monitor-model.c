@@ -25,6 +25,12 @@
  * Items may form a tree (process → children). The parent links come from untrusted pids, so
  * placing a process under a parent first checks that this does not make a cycle, which would
  * send a GtkTreeListModel into endless recursion.
+ *
+ * The processes a snapshot creates (all of them on attach) join the tree at its end, at once:
+ * one splice per parent's children and one for the roots, children first. Placed one by one,
+ * each would go among the roots and then move under its parent, two "items-changed" each that
+ * a GtkTreeListModel and the view over it handle one at a time (most of a viewer's work on
+ * attaching to a few hundred processes).
  */
 
 #include "config.h"
@@ -65,7 +71,10 @@ struct _MpMonitorModels
   GPtrArray            *dirty;             /* items with notifications pending (refs) */
 
   guint64               now_ns;
+  guint64               last_full_ns;      /* data time of the last full snapshot, 0 before one */
   gboolean              waiters_dirty;
+  /* While a snapshot is applied: processes it created, not yet in the tree (see NOTES). */
+  GPtrArray            *unplaced;          /* refs, or NULL outside a snapshot */
 };
 
 static guint
@@ -282,6 +291,8 @@ place (MpMonitorModels *m, MpMonitorProcess *p)
   target = parent ? parent->children : m->roots;
   if (p->container == target)
     return;
+  if (p->container == NULL && m->unplaced != NULL)
+    return;         /* created by the snapshot being applied: placed at its end */
   g_object_ref (p);
   store_remove_item (p->container, p);
   p->container = target;
@@ -302,8 +313,13 @@ ensure_process (MpMonitorModels *m, gint32 pid)
   p = _mp_monitor_process_new (pid);
   g_hash_table_insert (m->proc_by_pid, GINT_TO_POINTER (pid), p);
   g_list_store_append (m->processes, p);
-  p->container = m->roots;
-  g_list_store_append (m->roots, p);
+  if (m->unplaced != NULL)
+    g_ptr_array_add (m->unplaced, g_object_ref (p));
+  else
+    {
+      p->container = m->roots;
+      g_list_store_append (m->roots, p);
+    }
   g_object_unref (p);
 
   /* Roots that were waiting for this parent, in their order. */
@@ -663,6 +679,19 @@ apply_snap_pool (MpMonitorModels *m, const MpSnapObject *so, guint64 t_ns)
   SET (m, pool, total_task_ns, st->total_task_ns, MP_POOL_PROP_TOTAL_TASK_NS);
   done = st->completed + st->failed;
   SET (m, pool, mean_task_ns, done ? st->total_task_ns / done : 0, MP_POOL_PROP_MEAN_TASK_NS);
+  /* A pool born since the previous full snapshot had done nothing at its creation: that is
+   * its first sample, so a pool (or a whole program) that lives less than two sample
+   * intervals still gets a rate and a history point. One seen on attach has no such start. */
+  if (pool->last_t_ns == 0 && pool->win_len == 0 && m->last_full_ns != 0 &&
+      so->create_ns >= m->last_full_ns && so->create_ns < t_ns)
+    {
+      pool->last_t_ns = so->create_ns;
+      pool->last_done = 0;
+      pool->win_start = 0;
+      pool->win_t[0] = so->create_ns;
+      pool->win_done[0] = 0;
+      pool->win_len = 1;
+    }
   if (pool->last_t_ns != 0 && t_ns > pool->last_t_ns)
     {
       double r = rate (done, pool->last_done, t_ns, pool->last_t_ns);
@@ -1470,19 +1499,82 @@ evaluate_alerts (MpMonitorModels *m)
     }
 }
 
+/* Puts the processes the snapshot created into the tree (see NOTES), in their order: each
+ * under its parent if that makes no cycle, else among the roots. */
+static void
+place_unplaced (MpMonitorModels *m)
+{
+  g_autoptr(GPtrArray) unplaced = g_steal_pointer (&m->unplaced);
+  g_autoptr(GHashTable) by_store = g_hash_table_new_full (NULL, NULL, NULL,
+                                                          (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr(GPtrArray) stores = g_ptr_array_new ();
+
+  for (guint i = 0; i < unplaced->len; i++)
+    {
+      MpMonitorProcess *p = unplaced->pdata[i];
+      MpMonitorProcess *parent = NULL;
+      GPtrArray *items;
+
+      /* Gone again while the snapshot was applied (pruned): not in the tree. */
+      if (_mp_monitor_models_lookup_process (m, p->pid) != p || p->container != NULL)
+        continue;
+      if (p->ppid > 0 && p->ppid != p->pid)
+        parent = _mp_monitor_models_lookup_process (m, p->ppid);
+      /* Refuse a parent that descends from @p; containers set so far count, so this sees
+       * the tree the splices below make. */
+      {
+        MpMonitorProcess *a = parent;
+
+        for (guint depth = 0; a != NULL; depth++)
+          {
+            if (a == p || depth > MAX_TREE_DEPTH)
+              {
+                parent = NULL;
+                break;
+              }
+            a = tree_parent (m, a);
+          }
+      }
+      p->container = parent ? parent->children : m->roots;
+      items = g_hash_table_lookup (by_store, p->container);
+      if (items == NULL)
+        {
+          items = g_ptr_array_new ();
+          g_hash_table_insert (by_store, p->container, items);
+          g_ptr_array_add (stores, p->container);
+        }
+      g_ptr_array_add (items, p);
+    }
+  /* Children first, so a new subtree is complete when its root shows up. */
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < stores->len; i++)
+      {
+        GListStore *store = stores->pdata[i];
+        GPtrArray *items = g_hash_table_lookup (by_store, store);
+
+        if ((store == m->roots) != (pass == 1))
+          continue;
+        g_list_store_splice (store, g_list_model_get_n_items (G_LIST_MODEL (store)), 0,
+                             items->pdata, items->len);
+      }
+}
+
 void
 _mp_monitor_models_apply_snapshot (MpMonitorModels *m, const MpMonitorSnapshot *snap)
 {
   if (snap->t_ns > m->now_ns)
     m->now_ns = snap->t_ns;
+  m->unplaced = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < snap->processes->len; i++)
     apply_snap_process (m, &g_array_index (snap->processes, MpSnapProcess, i), snap->t_ns);
+  place_unplaced (m);
   if (snap->full)
     {
       for (guint i = 0; i < snap->objects->len; i++)
         apply_snap_object (m, &g_array_index (snap->objects, MpSnapObject, i), snap->t_ns);
       sweep_objects (m, snap->t_ns);
       prune_processes (m);
+      m->last_full_ns = MAX (m->last_full_ns, snap->t_ns);
     }
   m->waiters_dirty = TRUE;
   update_waiters (m);

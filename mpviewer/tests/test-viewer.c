@@ -653,6 +653,20 @@ test_live_pool (void)
   show_and_shoot (window, "processes", "live-pool-processes.png");
 
   g_assert_cmpuint (n_items (mp_monitor_get_pools (m)), ==, 1);
+  /* The program lasts about one sample interval: the Throughput graph still has a point
+   * (from the pool's creation to the last sample), which it draws as a bar. */
+  {
+    g_autoptr(MpMonitorPool) pool = g_list_model_get_item (mp_monitor_get_pools (m), 0);
+    guint n_history = 0;
+    const double *history = mp_monitor_pool_get_throughput_history (pool, &n_history);
+    double peak = 0;
+
+    for (guint i = 0; i < n_history; i++)
+      peak = MAX (peak, history[i]);
+    g_assert_cmpuint (n_history, >=, 1);
+    g_assert_cmpfloat (peak, >, 0);
+    g_assert_cmpfloat (mp_monitor_pool_get_throughput_window (pool), >, 0);
+  }
   procs = mp_monitor_get_processes (m);
   for (guint i = 0; i < n_items (procs); i++)
     {
