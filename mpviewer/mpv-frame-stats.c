@@ -282,7 +282,7 @@ mpv_frame_stats_run (MpvWindow *window, double seconds, const char *pages)
       return;
     }
   mpv_window_show_page (window, fs->pages[0]);
-  if (attach_start != 0)
+  if (attach_start != 0 && g_str_equal (fs->pages[0], "processes"))
     fs->attach_tick_id = gtk_widget_add_tick_callback (GTK_WIDGET (window), attach_tick, fs, NULL);
   g_timeout_add (FIRST_SETTLE_MS, settle_done, fs);
 }
