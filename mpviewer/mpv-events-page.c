@@ -231,8 +231,8 @@ mpv_events_page_refresh (MpvPage *page)
     text = g_strdup_printf ("%u shown of %u events", shown, kept);
   gtk_label_set_text (self->summary_label, text);
   /* Unfiltered, the log's positions hold new events now (it does not announce that):
-   * rewrite the visible cells. */
-  mpv_cell_set_refresh (self->cells);
+   * rewrite the cells on screen (see mpv-cells.c). */
+  mpv_cell_set_refresh_shown (self->cells, GTK_WIDGET (self->scrolled_window), FALSE);
 }
 
 static void
@@ -241,6 +241,13 @@ on_upper_changed (GtkAdjustment *adj, GParamSpec *pspec, MpvEventsPage *self)
   /* No scroll_to in 4.8: follow the end by keeping the adjustment at its end. */
   if (gtk_toggle_button_get_active (self->follow_button))
     gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
+}
+
+static void
+on_scrolled (GtkAdjustment *adj, MpvEventsPage *self)
+{
+  /* Rows that come into view may hold text from before the last refresh. */
+  mpv_cell_set_refresh_shown (self->cells, GTK_WIDGET (self->scrolled_window), TRUE);
 }
 
 static void
@@ -323,4 +330,6 @@ mpv_events_page_init (MpvEventsPage *self)
 
   g_signal_connect (gtk_scrolled_window_get_vadjustment (self->scrolled_window), "notify::upper",
                     G_CALLBACK (on_upper_changed), self);
+  g_signal_connect (gtk_scrolled_window_get_vadjustment (self->scrolled_window), "value-changed",
+                    G_CALLBACK (on_scrolled), self);
 }
