@@ -15,6 +15,12 @@
  * the text of the visible cells on its refresh schedule (and refilters if it filters). With
  * removals and additions instead, a column view tears down and rebuilds every visible row on
  * every batch: tens of milliseconds, twenty times a second, under a busy program.
+ *
+ * A filter cannot work on positions (what it matched moves away unannounced), so a filtered
+ * page reads an MpvEventLogView instead: its items are sequence numbers, and each
+ * mpv_event_log_view_sync() (once per page refresh, not per batch) announces the events the
+ * log dropped since the last one (at the front) and those it added (at the end). A filter
+ * model over it looks at the new events only, and the rows it already shows stay.
  */
 
 #include <string.h>
