@@ -51,6 +51,7 @@ struct _MpvEventsPage
   GtkFilterListModel  *filtered;
   GtkCustomFilter     *filter;
   char                *search;    /* casefolded */
+  guint                follow_id;
   MpvEventCategory     category;
 };
 
@@ -235,12 +236,27 @@ mpv_events_page_refresh (MpvPage *page)
   mpv_cell_set_refresh_shown (self->cells, GTK_WIDGET (self->scrolled_window), FALSE);
 }
 
+static gboolean
+follow_end (gpointer user_data)
+{
+  MpvEventsPage *self = user_data;
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->scrolled_window);
+
+  self->follow_id = 0;
+  if (gtk_toggle_button_get_active (self->follow_button))
+    gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_upper_changed (GtkAdjustment *adj, GParamSpec *pspec, MpvEventsPage *self)
 {
-  /* No scroll_to in 4.8: follow the end by keeping the adjustment at its end. */
-  if (gtk_toggle_button_get_active (self->follow_button))
-    gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
+  /* No scroll_to in 4.8: follow the end by moving the adjustment to its end. Not from here:
+   * the list changes "upper" while it lays out, with its own "value-changed" handler
+   * blocked, so it would not follow (the scrollbar at the end, the rows at the start).
+   * Before the next frame instead. */
+  if (gtk_toggle_button_get_active (self->follow_button) && self->follow_id == 0)
+    self->follow_id = g_idle_add_full (G_PRIORITY_HIGH_IDLE, follow_end, self, NULL);
 }
 
 static void
@@ -255,6 +271,7 @@ mpv_events_page_dispose (GObject *object)
 {
   MpvEventsPage *self = MPV_EVENTS_PAGE (object);
 
+  g_clear_handle_id (&self->follow_id, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (self), MPV_TYPE_EVENTS_PAGE);
   g_clear_object (&self->filtered);
   g_clear_object (&self->filter);

@@ -25,6 +25,7 @@
 #include "mpv-application.h"
 #include "mpv-demos.h"
 #include "mpv-event-log.h"
+#include "mpv-format.h"
 #include "mpv-events-page.h"
 #include "mpv-locks-page.h"
 #include "mpv-pools-page.h"
@@ -361,6 +362,13 @@ test_replay_pages (void)
   /* The event log has the recording's events, and its filter works. */
   events = mpv_events_page_get_filtered (MPV_EVENTS_PAGE (mpv_window_get_page (window, "events")));
   g_assert_cmpuint (n_items (events), >, 50);
+  /* Following the end shows the last events, not only a scrollbar at its end. */
+  {
+    g_autoptr(MpvEventItem) last = g_list_model_get_item (events, n_items (events) - 1);
+    g_autofree char *when = mpv_format_since_start (m, mpv_event_item_get_event (last)->timestamp_ns);
+
+    g_assert_cmpuint (count_shown_rows_of (GTK_WIDGET (mpv_window_get_page (window, "events")), when), >=, 1);
+  }
   mpv_events_page_set_search (MPV_EVENTS_PAGE (mpv_window_get_page (window, "events")), "barrier");
   spin (50);
   g_assert_cmpuint (n_items (events), >, 0);
