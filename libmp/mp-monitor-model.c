@@ -25,6 +25,13 @@
  * Items may form a tree (process → children). The parent links come from untrusted pids, so
  * placing a process under a parent first checks that this does not make a cycle, which would
  * send a GtkTreeListModel into endless recursion.
+ *
+ * The tree changes once per event batch or snapshot: the processes it creates or moves are
+ * (re)placed at its end, removed from their old stores a run of neighbours at a time, added
+ * with one splice per parent's children and one for the roots, children first. Placed one by
+ * one, each new process would go among the roots and then move under its parent, two
+ * "items-changed" each that a GtkTreeListModel and the view over it handle one at a time
+ * (most of a viewer's work on attaching to a few hundred processes).
  */
 
 #include "config.h"
@@ -65,7 +72,11 @@ struct _MpMonitorModels
   GPtrArray            *dirty;             /* items with notifications pending (refs) */
 
   guint64               now_ns;
+  guint64               last_full_ns;      /* data time of the last full snapshot, 0 before one */
   gboolean              waiters_dirty;
+  /* While a batch or a snapshot is applied: the processes to (re)place in the tree at its
+   * end (see NOTES). */
+  GPtrArray            *unplaced;          /* refs, or NULL outside one */
 };
 
 static guint
@@ -280,8 +291,18 @@ place (MpMonitorModels *m, MpMonitorProcess *p)
         }
     }
   target = parent ? parent->children : m->roots;
-  if (p->container == target)
+  if (p->container == target && !p->unplaced)
     return;
+  if (m->unplaced != NULL)
+    {
+      /* In a batch: placed at its end, where the parent is checked again. */
+      if (!p->unplaced)
+        {
+          p->unplaced = TRUE;
+          g_ptr_array_add (m->unplaced, g_object_ref (p));
+        }
+      return;
+    }
   g_object_ref (p);
   store_remove_item (p->container, p);
   p->container = target;
@@ -302,8 +323,16 @@ ensure_process (MpMonitorModels *m, gint32 pid)
   p = _mp_monitor_process_new (pid);
   g_hash_table_insert (m->proc_by_pid, GINT_TO_POINTER (pid), p);
   g_list_store_append (m->processes, p);
-  p->container = m->roots;
-  g_list_store_append (m->roots, p);
+  if (m->unplaced != NULL)
+    {
+      p->unplaced = TRUE;
+      g_ptr_array_add (m->unplaced, g_object_ref (p));
+    }
+  else
+    {
+      p->container = m->roots;
+      g_list_store_append (m->roots, p);
+    }
   g_object_unref (p);
 
   /* Roots that were waiting for this parent, in their order. */
@@ -342,6 +371,125 @@ remove_process (MpMonitorModels *m, MpMonitorProcess *p)
   p->container = NULL;
   g_hash_table_remove (m->proc_by_pid, GINT_TO_POINTER (p->pid));
   store_remove_item (m->processes, p);
+}
+
+static void
+begin_placing (MpMonitorModels *m)
+{
+  g_assert (m->unplaced == NULL);
+  m->unplaced = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+static int
+cmp_uint_desc (gconstpointer a, gconstpointer b)
+{
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Removes the items at @positions (any order; sorted here) from @store, one splice per run
+ * of neighbours. */
+static void
+store_remove_positions (GListStore *store, GArray *positions)
+{
+  g_array_sort (positions, cmp_uint_desc);
+  for (guint i = 0; i < positions->len;)
+    {
+      guint last = g_array_index (positions, guint, i), first = last, j = i + 1;
+
+      while (j < positions->len && g_array_index (positions, guint, j) == first - 1)
+        first = g_array_index (positions, guint, j++);
+      g_list_store_splice (store, first, last - first + 1, NULL, 0);
+      i = j;
+    }
+}
+
+/* Places the processes the batch created or moved (see NOTES), in their order: each under its
+ * parent if that makes no cycle, else among the roots. */
+static void
+end_placing (MpMonitorModels *m)
+{
+  g_autoptr(GPtrArray) unplaced = g_steal_pointer (&m->unplaced);
+  g_autoptr(GHashTable) removals = g_hash_table_new_full (NULL, NULL, NULL,
+                                                          (GDestroyNotify) g_array_unref);
+  g_autoptr(GHashTable) additions = g_hash_table_new_full (NULL, NULL, NULL,
+                                                           (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr(GPtrArray) stores = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (unplaced->len == 0)
+    return;
+  for (guint i = 0; i < unplaced->len; i++)
+    {
+      MpMonitorProcess *p = unplaced->pdata[i];
+      MpMonitorProcess *parent = NULL;
+      GListStore *target;
+      GPtrArray *items;
+
+      p->unplaced = FALSE;
+      /* Removed again during the batch: not in the tree. */
+      if (_mp_monitor_models_lookup_process (m, p->pid) != p)
+        continue;
+      if (p->ppid > 0 && p->ppid != p->pid)
+        parent = _mp_monitor_models_lookup_process (m, p->ppid);
+      /* Refuse a parent that descends from @p; the containers set so far count, so this
+       * checks the tree the splices below make. */
+      {
+        MpMonitorProcess *a = parent;
+
+        for (guint depth = 0; a != NULL; depth++)
+          {
+            if (a == p || depth > MAX_TREE_DEPTH)
+              {
+                parent = NULL;
+                break;
+              }
+            a = tree_parent (m, a);
+          }
+      }
+      target = parent ? parent->children : m->roots;
+      if (p->container == target)
+        continue;
+      if (p->container != NULL)
+        {
+          GArray *positions = g_hash_table_lookup (removals, p->container);
+          guint pos;
+
+          if (positions == NULL)
+            {
+              positions = g_array_new (FALSE, FALSE, sizeof (guint));
+              g_hash_table_insert (removals, p->container, positions);
+            }
+          if (g_list_store_find (p->container, p, &pos))
+            g_array_append_val (positions, pos);
+        }
+      p->container = target;
+      items = g_hash_table_lookup (additions, target);
+      if (items == NULL)
+        {
+          items = g_ptr_array_new_with_free_func (g_object_unref);
+          g_hash_table_insert (additions, target, items);
+          g_ptr_array_add (stores, target);
+        }
+      /* Held here while it is in no store. */
+      g_ptr_array_add (items, g_object_ref (p));
+    }
+  g_hash_table_iter_init (&iter, removals);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    store_remove_positions (key, value);
+  /* Children first, so a new subtree is complete when its root shows up. */
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < stores->len; i++)
+      {
+        GListStore *store = stores->pdata[i];
+        GPtrArray *items = g_hash_table_lookup (additions, store);
+
+        if ((store == m->roots) != (pass == 1))
+          continue;
+        g_list_store_splice (store, g_list_model_get_n_items (G_LIST_MODEL (store)), 0,
+                             items->pdata, items->len);
+      }
 }
 
 static void
@@ -663,6 +811,19 @@ apply_snap_pool (MpMonitorModels *m, const MpSnapObject *so, guint64 t_ns)
   SET (m, pool, total_task_ns, st->total_task_ns, MP_POOL_PROP_TOTAL_TASK_NS);
   done = st->completed + st->failed;
   SET (m, pool, mean_task_ns, done ? st->total_task_ns / done : 0, MP_POOL_PROP_MEAN_TASK_NS);
+  /* A pool born since the previous full snapshot had done nothing at its creation: that is
+   * its first sample, so a pool (or a whole program) that lives less than two sample
+   * intervals still gets a rate and a history point. One seen on attach has no such start. */
+  if (pool->last_t_ns == 0 && pool->win_len == 0 && m->last_full_ns != 0 &&
+      so->create_ns >= m->last_full_ns && so->create_ns < t_ns)
+    {
+      pool->last_t_ns = so->create_ns;
+      pool->last_done = 0;
+      pool->win_start = 0;
+      pool->win_t[0] = so->create_ns;
+      pool->win_done[0] = 0;
+      pool->win_len = 1;
+    }
   if (pool->last_t_ns != 0 && t_ns > pool->last_t_ns)
     {
       double r = rate (done, pool->last_done, t_ns, pool->last_t_ns);
@@ -1205,12 +1366,14 @@ update_waiters (MpMonitorModels *m)
 void
 _mp_monitor_models_apply_events (MpMonitorModels *m, const MpTraceEvent *events, guint n_events)
 {
+  begin_placing (m);
   for (guint i = 0; i < n_events; i++)
     {
       if (events[i].timestamp_ns > m->now_ns)
         m->now_ns = events[i].timestamp_ns;
       apply_event (m, &events[i]);
     }
+  end_placing (m);
   update_waiters (m);
 }
 
@@ -1475,14 +1638,17 @@ _mp_monitor_models_apply_snapshot (MpMonitorModels *m, const MpMonitorSnapshot *
 {
   if (snap->t_ns > m->now_ns)
     m->now_ns = snap->t_ns;
+  begin_placing (m);
   for (guint i = 0; i < snap->processes->len; i++)
     apply_snap_process (m, &g_array_index (snap->processes, MpSnapProcess, i), snap->t_ns);
+  end_placing (m);
   if (snap->full)
     {
       for (guint i = 0; i < snap->objects->len; i++)
         apply_snap_object (m, &g_array_index (snap->objects, MpSnapObject, i), snap->t_ns);
       sweep_objects (m, snap->t_ns);
       prune_processes (m);
+      m->last_full_ns = MAX (m->last_full_ns, snap->t_ns);
     }
   m->waiters_dirty = TRUE;
   update_waiters (m);

@@ -213,6 +213,7 @@ struct _MpMonitorProcess
   guint64      pending_lock;     /* from a LOCK_CONTENDED with no wait time yet: waits now */
   GListStore  *children;         /* owned */
   GListStore  *container;        /* borrowed: roots or the parent's children */
+  gboolean     unplaced;         /* to be (re)placed in the tree at the end of the batch */
   guint64      gone_ns;          /* data time it was first seen gone, 0 while alive */
 };
 

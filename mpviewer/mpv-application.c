@@ -127,7 +127,11 @@ mpv_application_activate (GApplication *app)
       (void) mpv_window_open_recording (window, self->replay_path, NULL);
     }
   else if (self->attach_pid > 0)
-    (void) mpv_window_attach (window, self->attach_pid, NULL);
+    {
+      if (self->frame_stats > 0)
+        mpv_frame_stats_mark_start ();
+      (void) mpv_window_attach (window, self->attach_pid, NULL);
+    }
   else if (self->command != NULL)
     (void) mpv_window_launch (window, (const char * const *) self->command, NULL);
   gtk_window_present (GTK_WINDOW (window));

@@ -9,6 +9,12 @@
  * every MPV_PAGE_REFRESH_MS. Tree rows also refresh when they are expanded or collapsed, since
  * a collapsed row shows its subtree's totals.
  *
+ * A list view keeps far more rows bound than it shows (about two hundred in GTK 4.8), and a
+ * cell whose text changes is measured again on the next frame. A page whose visible rows all
+ * change on every refresh (the event log) therefore rewrites only the cells on screen
+ * (mpv_cell_set_refresh_shown) and marks the others stale; they are rewritten when they come
+ * into view (the page calls it again on scrolling) or at the next refresh.
+ *
  * Items whose process exited or whose object was destroyed get the "exited" style class.
  */
 
@@ -36,6 +42,7 @@ typedef struct
   GObject     *row;              /* owned */
   gulong       expanded_id;
   char        *css_class;
+  gboolean     stale;            /* skipped by mpv_cell_set_refresh_shown() */
 } Cell;
 
 static void
@@ -233,6 +240,48 @@ mpv_cell_set_refresh (MpvCellSet *set)
   g_hash_table_iter_init (&iter, set->bound);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     cell_update (value);
+}
+
+/* Whether @viewport shows some of the cell; a cell not laid out yet counts as shown. */
+static gboolean
+cell_shown (Cell *cell, GtkWidget *viewport)
+{
+  GtkWidget *child = gtk_list_item_get_child (cell->list_item);
+  graphene_rect_t bounds;
+
+  if (child == NULL)
+    return TRUE;
+  /* Rows a list keeps beyond its view are not drawn (not child-visible in GTK 4.8). */
+  for (GtkWidget *w = child; w != NULL && w != viewport; w = gtk_widget_get_parent (w))
+    if (!gtk_widget_get_child_visible (w))
+      return FALSE;
+  if (!gtk_widget_compute_bounds (child, viewport, &bounds))
+    return TRUE;
+  return bounds.origin.y + bounds.size.height >= 0 &&
+         bounds.origin.y <= gtk_widget_get_height (viewport);
+}
+
+void
+mpv_cell_set_refresh_shown (MpvCellSet *set, GtkWidget *viewport, gboolean only_stale)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, set->bound);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Cell *cell = value;
+
+      if (only_stale && !cell->stale)
+        continue;
+      if (cell_shown (cell, viewport))
+        {
+          cell_update (cell);
+          cell->stale = FALSE;
+        }
+      else
+        cell->stale = TRUE;
+    }
 }
 
 guint

@@ -33,6 +33,11 @@ GtkListItemFactory *mpv_cell_set_text_factory (MpvCellSet      *set,
                                                MpvCellFlags     flags);
 /* Recomputes the text of every bound cell (only the visible rows are bound). */
 void                mpv_cell_set_refresh      (MpvCellSet      *set);
+/* Rewrites only the bound cells that @viewport shows (all of them with @only_stale FALSE,
+ * those a previous call skipped with @only_stale TRUE); see mpv-cells.c. */
+void                mpv_cell_set_refresh_shown (MpvCellSet     *set,
+                                                GtkWidget      *viewport,
+                                                gboolean        only_stale);
 guint               mpv_cell_set_get_n_bound  (MpvCellSet      *set);
 
 /* The monitor's item behind @row (unwrapping a GtkTreeListRow). */

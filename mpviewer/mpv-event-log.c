@@ -15,6 +15,12 @@
  * the text of the visible cells on its refresh schedule (and refilters if it filters). With
  * removals and additions instead, a column view tears down and rebuilds every visible row on
  * every batch: tens of milliseconds, twenty times a second, under a busy program.
+ *
+ * A filter cannot work on positions (what it matched moves away unannounced), so a filtered
+ * page reads an MpvEventLogView instead: its items are sequence numbers, and each
+ * mpv_event_log_view_sync() (once per page refresh, not per batch) announces the events the
+ * log dropped since the last one (at the front) and those it added (at the end). A filter
+ * model over it looks at the new events only, and the rows it already shows stay.
  */
 
 #include <string.h>
@@ -26,6 +32,8 @@ struct _MpvEventItem
   GObject      parent_instance;
   MpvEventLog *log;              /* owned */
   guint        position;
+  gboolean     by_seq;           /* an item of an MpvEventLogView: the event @seq, wherever it is */
+  guint64      seq;
 };
 
 G_DEFINE_FINAL_TYPE (MpvEventItem, mpv_event_item, G_TYPE_OBJECT)
@@ -65,8 +73,18 @@ mpv_event_item_get_event (MpvEventItem *self)
   static const MpTraceEvent none;
   MpvEventLog *log;
 
+  guint64 first;
+
   g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), NULL);
   log = self->log;
+  first = log->n_seen - log->len;
+  if (self->by_seq)
+    {
+      /* Overwritten since the view last moved on: the view drops it on its next sync. */
+      if (self->seq < first || self->seq >= log->n_seen)
+        return &none;
+      return &log->ring[(log->start + (guint) (self->seq - first)) % log->capacity];
+    }
   /* A row a view has not dropped yet after a clear. */
   if (self->position >= log->len)
     return &none;
@@ -77,7 +95,21 @@ guint64
 mpv_event_item_get_seq (MpvEventItem *self)
 {
   g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), 0);
+  if (self->by_seq)
+    return self->seq;
   return self->log->n_seen - self->log->len + self->position;
+}
+
+gboolean
+mpv_event_item_is_kept (MpvEventItem *self)
+{
+  guint64 seq;
+
+  g_return_val_if_fail (MPV_IS_EVENT_ITEM (self), FALSE);
+  if (!self->by_seq)
+    return self->position < self->log->len;
+  seq = self->seq;
+  return seq >= self->log->n_seen - self->log->len && seq < self->log->n_seen;
 }
 
 static GType
@@ -201,4 +233,140 @@ mpv_event_log_get_n_seen (MpvEventLog *self)
 {
   g_return_val_if_fail (MPV_IS_EVENT_LOG (self), 0);
   return self->n_seen;
+}
+
+/* ---- MpvEventLogView ------------------------------------------------------------------------ */
+
+struct _MpvEventLogView
+{
+  GObject      parent_instance;
+  MpvEventLog *log;              /* owned */
+  gulong       changed_id;
+  guint64      first;            /* the sequence numbers shown: [first, first + len) */
+  guint        len;
+};
+
+static GType
+mpv_event_log_view_get_item_type (GListModel *model)
+{
+  return MPV_TYPE_EVENT_ITEM;
+}
+
+static guint
+mpv_event_log_view_get_n_items (GListModel *model)
+{
+  return MPV_EVENT_LOG_VIEW (model)->len;
+}
+
+static gpointer
+mpv_event_log_view_get_item (GListModel *model, guint position)
+{
+  MpvEventLogView *self = MPV_EVENT_LOG_VIEW (model);
+  MpvEventItem *item;
+
+  if (position >= self->len)
+    return NULL;
+  item = g_object_new (MPV_TYPE_EVENT_ITEM, NULL);
+  item->log = g_object_ref (self->log);
+  item->by_seq = TRUE;
+  item->seq = self->first + position;
+  return item;
+}
+
+static void
+view_model_iface_init (GListModelInterface *iface)
+{
+  iface->get_item_type = mpv_event_log_view_get_item_type;
+  iface->get_n_items = mpv_event_log_view_get_n_items;
+  iface->get_item = mpv_event_log_view_get_item;
+}
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (MpvEventLogView, mpv_event_log_view, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL, view_model_iface_init))
+
+static void
+mpv_event_log_view_dispose (GObject *object)
+{
+  MpvEventLogView *self = MPV_EVENT_LOG_VIEW (object);
+
+  if (self->log != NULL)
+    g_clear_signal_handler (&self->changed_id, self->log);
+  g_clear_object (&self->log);
+  G_OBJECT_CLASS (mpv_event_log_view_parent_class)->dispose (object);
+}
+
+static void
+mpv_event_log_view_class_init (MpvEventLogViewClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = mpv_event_log_view_dispose;
+}
+
+static void
+mpv_event_log_view_init (MpvEventLogView *self)
+{
+}
+
+static void
+on_log_items_changed (MpvEventLog *log, guint position, guint removed, guint added,
+                      MpvEventLogView *self)
+{
+  guint old = self->len;
+
+  /* The log announces removals only when it is cleared: start over at once, so no row of
+   * the view outlives its event by more than this call. Growth waits for the next sync. */
+  if (removed == 0)
+    return;
+  self->first = log->n_seen - log->len;
+  self->len = 0;
+  if (old > 0)
+    g_list_model_items_changed (G_LIST_MODEL (self), 0, old, 0);
+}
+
+MpvEventLogView *
+mpv_event_log_view_new (MpvEventLog *log)
+{
+  MpvEventLogView *self;
+
+  g_return_val_if_fail (MPV_IS_EVENT_LOG (log), NULL);
+  self = g_object_new (MPV_TYPE_EVENT_LOG_VIEW, NULL);
+  self->log = g_object_ref (log);
+  self->first = log->n_seen - log->len;
+  self->len = log->len;
+  self->changed_id = g_signal_connect (log, "items-changed", G_CALLBACK (on_log_items_changed), self);
+  return self;
+}
+
+void
+mpv_event_log_view_sync (MpvEventLogView *self)
+{
+  MpvEventLog *log;
+  guint64 first, end, dropped;
+  guint old_len;
+
+  g_return_if_fail (MPV_IS_EVENT_LOG_VIEW (self));
+  log = self->log;
+  first = log->n_seen - log->len;
+  end = log->n_seen;
+  /* Two steps, each announced before the next, as list models must. */
+  if (first > self->first)
+    {
+      dropped = MIN (first - self->first, (guint64) self->len);
+      self->len -= (guint) dropped;
+      self->first = first;
+      if (dropped > 0)
+        g_list_model_items_changed (G_LIST_MODEL (self), 0, (guint) dropped, 0);
+    }
+  old_len = self->len;
+  if (end > self->first + self->len)
+    {
+      self->len = (guint) (end - self->first);
+      g_list_model_items_changed (G_LIST_MODEL (self), old_len, 0, self->len - old_len);
+    }
+}
+
+MpvEventLog *
+mpv_event_log_view_get_log (MpvEventLogView *self)
+{
+  g_return_val_if_fail (MPV_IS_EVENT_LOG_VIEW (self), NULL);
+  return self->log;
 }

@@ -11,6 +11,15 @@
  * The log is attached to the view only while the page is shown: a column view bound to a log
  * that moves by thousands of rows per batch rebinds and re-measures its rows on every batch,
  * shown or not, which would be most of the viewer's work under a busy program.
+ *
+ * The log's items are positions whose events change as the log moves on, without an
+ * "items-changed" (see mpv-event-log.c). That suits the unfiltered view, whose cells are
+ * rewritten on refresh, but not a filter, which would have to run over the whole log again
+ * (and an incremental refilter empties the view until its idle runs, so a frame or a
+ * screenshot could show no rows at all). With a filter the page therefore filters an
+ * MpvEventLogView, whose items are events: each refresh syncs it, announcing the events
+ * dropped (removed at the front, matches or not) and the events added; the filter model then
+ * only looks at the new events, and the rows already shown stay as they are.
  */
 
 #include <string.h>
@@ -38,9 +47,11 @@ struct _MpvEventsPage
   /* owned */
   MpvCellSet          *cells;
   MpvEventLog         *log;
+  MpvEventLogView     *view;      /* what the filter reads while one is set and the page shown */
   GtkFilterListModel  *filtered;
   GtkCustomFilter     *filter;
   char                *search;    /* casefolded */
+  guint                follow_id;
   MpvEventCategory     category;
 };
 
@@ -88,6 +99,8 @@ filter_func (gpointer item, gpointer user_data)
   g_autofree char *folded = NULL;
   char pid[16];
 
+  if (!mpv_event_item_is_kept (item))
+    return FALSE;
   if (self->category != MPV_EVENT_CATEGORY_ALL && mpv_event_category (ev->type) != self->category)
     return FALSE;
   if (self->search == NULL)
@@ -99,6 +112,31 @@ filter_func (gpointer item, gpointer user_data)
   details = mpv_format_event_details (mpv_page_get_monitor (MPV_PAGE (self)), ev);
   folded = g_utf8_casefold (details, -1);
   return strstr (folded, self->search) != NULL;
+}
+
+/* Feeds the filter model: nothing while hidden, the log itself when nothing is filtered, a
+ * view of the log otherwise (see NOTES). */
+static void
+attach_model (MpvEventsPage *self, gboolean shown)
+{
+  g_autoptr(MpvEventLogView) old_view = g_steal_pointer (&self->view);
+  GListModel *model = NULL;
+
+  if (self->log != NULL && shown)
+    {
+      if (gtk_filter_list_model_get_filter (self->filtered) == NULL)
+        model = G_LIST_MODEL (self->log);
+      else
+        {
+          if (old_view != NULL && mpv_event_log_view_get_log (old_view) == self->log)
+            self->view = g_steal_pointer (&old_view);
+          else
+            self->view = mpv_event_log_view_new (self->log);
+          model = G_LIST_MODEL (self->view);
+        }
+    }
+  /* An old view is dropped after the filter model lets go of it. */
+  gtk_filter_list_model_set_model (self->filtered, model);
 }
 
 static void
@@ -116,11 +154,11 @@ update_filter (MpvEventsPage *self)
 
   if (self->search == NULL && self->category == MPV_EVENT_CATEGORY_ALL)
     gtk_filter_list_model_set_filter (self->filtered, NULL);
+  else if (gtk_filter_list_model_get_filter (self->filtered) == NULL)
+    gtk_filter_list_model_set_filter (self->filtered, GTK_FILTER (self->filter));
   else
-    {
-      gtk_filter_list_model_set_filter (self->filtered, GTK_FILTER (self->filter));
-      gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
-    }
+    gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  attach_model (self, gtk_widget_get_mapped (GTK_WIDGET (self)));
   mpv_page_queue_refresh (MPV_PAGE (self));
 }
 
@@ -143,8 +181,7 @@ mpv_events_page_set_log (MpvEventsPage *self, MpvEventLog *log)
 {
   g_return_if_fail (MPV_IS_EVENTS_PAGE (self));
   g_set_object (&self->log, log);
-  if (gtk_widget_get_mapped (GTK_WIDGET (self)))
-    gtk_filter_list_model_set_model (self->filtered, log ? G_LIST_MODEL (log) : NULL);
+  attach_model (self, gtk_widget_get_mapped (GTK_WIDGET (self)));
 }
 
 static void
@@ -152,7 +189,8 @@ mpv_events_page_map (GtkWidget *widget)
 {
   MpvEventsPage *self = MPV_EVENTS_PAGE (widget);
 
-  gtk_filter_list_model_set_model (self->filtered, self->log ? G_LIST_MODEL (self->log) : NULL);
+  /* Attached before chaining up: the parent's map refreshes a stale page. */
+  attach_model (self, TRUE);
   GTK_WIDGET_CLASS (mpv_events_page_parent_class)->map (widget);
 }
 
@@ -162,7 +200,7 @@ mpv_events_page_unmap (GtkWidget *widget)
   MpvEventsPage *self = MPV_EVENTS_PAGE (widget);
 
   GTK_WIDGET_CLASS (mpv_events_page_parent_class)->unmap (widget);
-  gtk_filter_list_model_set_model (self->filtered, NULL);
+  attach_model (self, FALSE);
 }
 
 GListModel *
@@ -176,32 +214,56 @@ static void
 mpv_events_page_refresh (MpvPage *page)
 {
   MpvEventsPage *self = MPV_EVENTS_PAGE (page);
-  guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
-  guint kept = self->log ? g_list_model_get_n_items (G_LIST_MODEL (self->log)) : 0;
   guint64 seen = self->log ? mpv_event_log_get_n_seen (self->log) : 0;
   MpMonitor *monitor = mpv_page_get_monitor (page);
   guint64 lost = monitor ? mp_monitor_get_n_lost (monitor) : 0;
   g_autofree char *text = NULL;
+  guint shown, kept;
 
+  /* The view moves on to the log's events now; the filter looks at the new ones only. */
+  if (self->view != NULL)
+    mpv_event_log_view_sync (self->view);
+  shown = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+  kept = self->log ? g_list_model_get_n_items (G_LIST_MODEL (self->log)) : 0;
   if (seen > kept)
     text = g_strdup_printf ("%u shown of the last %u of %" G_GUINT64_FORMAT " events%s", shown,
                             kept, seen, lost ? " (some lost)" : "");
   else
     text = g_strdup_printf ("%u shown of %u events", shown, kept);
   gtk_label_set_text (self->summary_label, text);
-  /* The log's positions hold new events now (it does not announce that): refilter, and
-   * rewrite the visible cells. */
-  if (gtk_filter_list_model_get_filter (self->filtered) != NULL)
-    gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
-  mpv_cell_set_refresh (self->cells);
+  /* Unfiltered, the log's positions hold new events now (it does not announce that):
+   * rewrite the cells on screen (see mpv-cells.c). */
+  mpv_cell_set_refresh_shown (self->cells, GTK_WIDGET (self->scrolled_window), FALSE);
+}
+
+static gboolean
+follow_end (gpointer user_data)
+{
+  MpvEventsPage *self = user_data;
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->scrolled_window);
+
+  self->follow_id = 0;
+  if (gtk_toggle_button_get_active (self->follow_button))
+    gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
+  return G_SOURCE_REMOVE;
 }
 
 static void
 on_upper_changed (GtkAdjustment *adj, GParamSpec *pspec, MpvEventsPage *self)
 {
-  /* No scroll_to in 4.8: follow the end by keeping the adjustment at its end. */
-  if (gtk_toggle_button_get_active (self->follow_button))
-    gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
+  /* No scroll_to in 4.8: follow the end by moving the adjustment to its end. Not from here:
+   * the list changes "upper" while it lays out, with its own "value-changed" handler
+   * blocked, so it would not follow (the scrollbar at the end, the rows at the start).
+   * Before the next frame instead. */
+  if (gtk_toggle_button_get_active (self->follow_button) && self->follow_id == 0)
+    self->follow_id = g_idle_add_full (G_PRIORITY_HIGH_IDLE, follow_end, self, NULL);
+}
+
+static void
+on_scrolled (GtkAdjustment *adj, MpvEventsPage *self)
+{
+  /* Rows that come into view may hold text from before the last refresh. */
+  mpv_cell_set_refresh_shown (self->cells, GTK_WIDGET (self->scrolled_window), TRUE);
 }
 
 static void
@@ -209,9 +271,11 @@ mpv_events_page_dispose (GObject *object)
 {
   MpvEventsPage *self = MPV_EVENTS_PAGE (object);
 
+  g_clear_handle_id (&self->follow_id, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (self), MPV_TYPE_EVENTS_PAGE);
   g_clear_object (&self->filtered);
   g_clear_object (&self->filter);
+  g_clear_object (&self->view);
   g_clear_object (&self->log);
   G_OBJECT_CLASS (mpv_events_page_parent_class)->dispose (object);
 }
@@ -283,4 +347,6 @@ mpv_events_page_init (MpvEventsPage *self)
 
   g_signal_connect (gtk_scrolled_window_get_vadjustment (self->scrolled_window), "notify::upper",
                     G_CALLBACK (on_upper_changed), self);
+  g_signal_connect (gtk_scrolled_window_get_vadjustment (self->scrolled_window), "value-changed",
+                    G_CALLBACK (on_scrolled), self);
 }

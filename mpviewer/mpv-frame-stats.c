@@ -13,12 +13,19 @@
  *     display's refresh (16.7 ms at 60 Hz under Xvfb); anything else the main loop runs (the
  *     monitor draining events, page refreshes) delays the next frame and shows here.
  * Rows go to stdout in bench/README.md's format; then the application quits.
+ *
+ * When the window was attached with mpv_frame_stats_mark_start() called first, one more row,
+ * viewer_attach_ms: from then to the end of the first frame that shows the Processes page
+ * with every process of the monitor in its tree (the page must be the first one measured).
  */
 
 #include <math.h>
 #include <stdio.h>
 
 #include "mpv-frame-stats.h"
+#include "mpv-processes-page.h"
+
+static gint64 attach_start;    /* µs, 0 when not measured */
 
 #define FIRST_SETTLE_MS 1500   /* attach, the first sample, the window's first frames */
 #define SETTLE_MS       700
@@ -40,6 +47,9 @@ typedef struct
   GArray        *work;         /* double, ms */
   GArray        *interval;     /* double, ms */
   GString       *out;
+  guint          attach_tick_id;
+  gulong         attach_paint_id;
+  double         attach_ms;    /* 0 until measured */
 } FrameStats;
 
 static gboolean settle_done (gpointer user_data);
@@ -132,8 +142,46 @@ finish_page (FrameStats *fs)
 }
 
 static void
+on_attach_painted (GdkFrameClock *clock, FrameStats *fs)
+{
+  fs->attach_ms = (g_get_monotonic_time () - attach_start) / 1000.0;
+  g_clear_signal_handler (&fs->attach_paint_id, clock);
+}
+
+/* Waits for the Processes page to show every process, then for the end of that frame. */
+static gboolean
+attach_tick (GtkWidget *widget, GdkFrameClock *clock, gpointer user_data)
+{
+  FrameStats *fs = user_data;
+  GtkWidget *page = mpv_window_get_page (fs->window, "processes");
+  MpMonitor *monitor = mpv_window_get_monitor (fs->window);
+  guint n_procs, n_rows;
+
+  if (page == NULL || monitor == NULL || !gtk_widget_get_mapped (page))
+    return G_SOURCE_CONTINUE;
+  n_procs = g_list_model_get_n_items (mp_monitor_get_processes (monitor));
+  n_rows = g_list_model_get_n_items (mpv_processes_page_get_rows (MPV_PROCESSES_PAGE (page)));
+  if (n_procs == 0 || n_rows < n_procs)
+    return G_SOURCE_CONTINUE;
+  fs->attach_paint_id = g_signal_connect_after (clock, "after-paint",
+                                                G_CALLBACK (on_attach_painted), fs);
+  fs->attach_tick_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+void
+mpv_frame_stats_mark_start (void)
+{
+  attach_start = g_get_monotonic_time ();
+}
+
+static void
 frame_stats_free (FrameStats *fs)
 {
+  if (fs->attach_tick_id != 0)
+    gtk_widget_remove_tick_callback (GTK_WIDGET (fs->window), fs->attach_tick_id);
+  if (fs->attach_paint_id != 0 && fs->clock != NULL)
+    g_clear_signal_handler (&fs->attach_paint_id, fs->clock);
   g_clear_object (&fs->clock);
   g_clear_object (&fs->window);
   g_strfreev (fs->pages);
@@ -156,6 +204,8 @@ measure_done (gpointer user_data)
       g_timeout_add (SETTLE_MS, settle_done, fs);
       return G_SOURCE_REMOVE;
     }
+  if (fs->attach_ms > 0)
+    add_row (fs, "viewer_attach", "_ms", fs->attach_ms, "ms");
   fputs (fs->out->str, stdout);
   fflush (stdout);
   app = gtk_window_get_application (GTK_WINDOW (fs->window));
@@ -232,5 +282,7 @@ mpv_frame_stats_run (MpvWindow *window, double seconds, const char *pages)
       return;
     }
   mpv_window_show_page (window, fs->pages[0]);
+  if (attach_start != 0 && g_str_equal (fs->pages[0], "processes"))
+    fs->attach_tick_id = gtk_widget_add_tick_callback (GTK_WIDGET (window), attach_tick, fs, NULL);
   g_timeout_add (FIRST_SETTLE_MS, settle_done, fs);
 }

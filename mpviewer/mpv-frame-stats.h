@@ -16,4 +16,7 @@ void mpv_frame_stats_run (MpvWindow  *window,
                           double      seconds,
                           const char *pages);
 
+/* Call just before attaching: the run then also reports viewer_attach_ms. */
+void mpv_frame_stats_mark_start (void);
+
 G_END_DECLS

@@ -374,6 +374,24 @@ G_GNUC_END_IGNORE_DEPRECATIONS
       first = series->n_values > window_samples ? series->n_values - window_samples : 0;
       mpv_graph_get_color (s, &c);
 
+      /* A line needs two points: a single sample (a program shorter than two sample
+       * intervals) is drawn as what it measures, the rate over the interval before it. */
+      if (series->n_values - first == 1)
+        {
+          double y = bottom - (bottom - top) * CLAMP (series->values[first] / y_top, 0, 1);
+          double x0 = MAX (left, right - MAX (px, 4));
+
+          cairo_rectangle (cr, x0, y, right - x0, bottom - y);
+          cairo_set_source_rgba (cr, c.red, c.green, c.blue, 0.18);
+          cairo_fill (cr);
+          cairo_move_to (cr, x0, y);
+          cairo_line_to (cr, right, y);
+          cairo_set_source_rgba (cr, c.red, c.green, c.blue, 1);
+          cairo_set_line_width (cr, self->compact ? 1.5 : 2);
+          cairo_stroke (cr);
+          continue;
+        }
+
       for (int pass = 0; pass < 2; pass++)
         {
           for (guint i = first; i < series->n_values; i++)

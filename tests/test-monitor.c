@@ -642,6 +642,32 @@ test_stuck_worker (void **state)
   _mp_arena_object_retire (o);
 }
 
+/* A pool born and done between two samples (a short program) still has a rate and a history
+ * point: its creation counts as a sample of nothing done. */
+static void
+test_pool_between_samples (void **state)
+{
+  g_autoptr(MpMonitor) m = mp_monitor_new_for_self (NULL);
+  guint64 pool_id;
+  MpArenaObject *o;
+  MpMonitorPool *pool;
+  const double *history;
+  guint n = 0;
+
+  mp_monitor_sample (m);
+  o = _mp_arena_object_new (MP_OBJECT_POOL, "Pool-B", &pool_id);
+  assert_non_null (o);
+  __atomic_store_n (&MP_OBJECT_STATS (o, MpPoolStats)->completed, 120, __ATOMIC_RELAXED);
+  mp_monitor_sample (m);
+  pool = find_pool (m, pool_id);
+  assert_non_null (pool);
+  history = mp_monitor_pool_get_throughput_history (pool, &n);
+  assert_int_equal (n, 1);
+  assert_true (history[0] > 0);
+  assert_true (mp_monitor_pool_get_throughput_window (pool) > 0);
+  _mp_arena_object_retire (o);
+}
+
 /* ---- shared memory: leaked segment ------------------------------------------------------- */
 
 static MpMonitorSegment *
@@ -1295,6 +1321,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_short_lived_between_samples),
     cmocka_unit_test (test_lock_holder_waiter_and_deadlock),
     cmocka_unit_test (test_stuck_worker),
+    cmocka_unit_test (test_pool_between_samples),
     cmocka_unit_test (test_leaked_segment),
     cmocka_unit_test (test_record_replay_same_models),
     cmocka_unit_test (test_chrome_export),

@@ -179,6 +179,82 @@ test_snapshot_round_trip (void **state)
 /* ---- replays of hand-made traces --------------------------------------------------------- */
 
 static void
+count_changes (GListModel *model, guint position, guint removed, guint added, guint *n)
+{
+  (*n)++;
+}
+
+/* A batch builds its part of the tree in one pass: a parent's new children in one splice, the
+ * new roots in another, whatever the order the processes come in; moves and cycles too. */
+static void
+test_tree_in_one_pass (void **state)
+{
+  MpMonitorModels *m = _mp_monitor_models_new (NULL, NULL);
+  g_autoptr(MpMonitorSnapshot) snap = _mp_monitor_snapshot_new (1000, TRUE);
+  g_autoptr(MpMonitorSnapshot) snap2 = _mp_monitor_snapshot_new (2000, TRUE);
+  GListModel *roots = _mp_monitor_models_get_roots (m);
+  MpTraceEvent events[3] = {
+    { 500, 900, MP_EVENT_PROCESS_STARTED, 0, 901, 0 },    /* 900 under 901, not seen yet */
+    { 510, 901, MP_EVENT_PROCESS_STARTED, 0, 900, 0 },    /* and 901 under 900: a cycle */
+    { 520, 902, MP_EVENT_PROCESS_STARTED, 0, 100, 0 },
+  };
+  MpMonitorProcess *main_p, *p900, *p901;
+  guint root_changes = 0, child_changes = 0;
+
+  g_signal_connect (roots, "items-changed", G_CALLBACK (count_changes), &root_changes);
+  /* The children before their parent, as slots can be. */
+  for (int i = 0; i <= 200; i++)
+    {
+      MpSnapProcess p = { .slot = (guint32) i, .state = MP_PROC_RUNNING, .role = MP_ROLE_PROCESS,
+                          .pid = i < 200 ? 101 + i : 100, .ppid = i < 200 ? 100 : 1 };
+      g_array_append_val (snap->processes, p);
+    }
+  _mp_monitor_models_apply_snapshot (m, snap);
+  assert_int_equal (root_changes, 1);
+  assert_int_equal (g_list_model_get_n_items (roots), 1);
+  main_p = _mp_monitor_models_lookup_process (m, 100);
+  assert_non_null (main_p);
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_process_get_children (main_p)), 200);
+  {
+    g_autoptr(MpMonitorProcess) first = g_list_model_get_item (mp_monitor_process_get_children (main_p), 0);
+    assert_int_equal (mp_monitor_process_get_pid (first), 101);
+  }
+
+  /* Events: a cycle and a child of a known parent, in one batch. */
+  g_signal_connect (mp_monitor_process_get_children (main_p), "items-changed",
+                    G_CALLBACK (count_changes), &child_changes);
+  root_changes = 0;
+  _mp_monitor_models_apply_events (m, events, G_N_ELEMENTS (events));
+  assert_int_equal (child_changes, 1);
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_process_get_children (main_p)), 201);
+  p900 = _mp_monitor_models_lookup_process (m, 900);
+  p901 = _mp_monitor_models_lookup_process (m, 901);
+  assert_non_null (p900);
+  assert_non_null (p901);
+  /* One of the two is a root, the other under it. */
+  assert_int_equal (g_list_model_get_n_items (roots), 2);
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_process_get_children (p900)) +
+                    g_list_model_get_n_items (mp_monitor_process_get_children (p901)), 1);
+  assert_int_equal (root_changes, 1);
+
+  /* Half the children move to another parent: one removal per run, one addition. */
+  for (int i = 0; i < 200; i++)
+    {
+      MpSnapProcess p = { .slot = (guint32) i, .state = MP_PROC_RUNNING, .role = MP_ROLE_PROCESS,
+                          .pid = 101 + i, .ppid = i % 2 ? 902 : 100 };
+      g_array_append_val (snap2->processes, p);
+    }
+  child_changes = 0;
+  _mp_monitor_models_apply_snapshot (m, snap2);
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_process_get_children (main_p)), 101);
+  assert_int_equal (g_list_model_get_n_items (mp_monitor_process_get_children (
+                      _mp_monitor_models_lookup_process (m, 902))), 100);
+  assert_true (child_changes <= 100);
+  _mp_monitor_models_flush (m);
+  _mp_monitor_models_free (m);
+}
+
+static void
 test_events_only_replay (void **state)
 {
   /* No snapshot at all: two children lived and died between samples; the events alone
@@ -716,6 +792,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_rates),
     cmocka_unit_test (test_replay_on_main_loop),
     cmocka_unit_test (test_truncated_everywhere),
+    cmocka_unit_test (test_tree_in_one_pass),
     cmocka_unit_test (test_corrupt_traces),
     cmocka_unit_test (test_flipped_bytes),
     cmocka_unit_test (test_file_errors),

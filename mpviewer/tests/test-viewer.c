@@ -25,6 +25,7 @@
 #include "mpv-application.h"
 #include "mpv-demos.h"
 #include "mpv-event-log.h"
+#include "mpv-format.h"
 #include "mpv-events-page.h"
 #include "mpv-locks-page.h"
 #include "mpv-pools-page.h"
@@ -191,6 +192,133 @@ n_items (GListModel *model)
   return g_list_model_get_n_items (model);
 }
 
+/* Whether @w is drawn inside @clip (an ancestor): mapped, child-visible up to @clip, and
+ * overlapping it; a row the list keeps off-screen or an empty label does not count. */
+static gboolean
+shown_within (GtkWidget *w, GtkWidget *clip)
+{
+  graphene_rect_t bounds;
+
+  if (!gtk_widget_is_drawable (w))
+    return FALSE;
+  for (GtkWidget *a = w; a != NULL && a != clip; a = gtk_widget_get_parent (a))
+    if (!gtk_widget_get_child_visible (a) || !gtk_widget_get_visible (a))
+      return FALSE;
+  if (!gtk_widget_compute_bounds (w, clip, &bounds))
+    return FALSE;
+  return bounds.size.width > 0 && bounds.size.height > 0 &&
+         bounds.origin.y + bounds.size.height > 0 && bounds.origin.y < gtk_widget_get_height (clip) &&
+         bounds.origin.x + bounds.size.width > 0 && bounds.origin.x < gtk_widget_get_width (clip);
+}
+
+/* Counts the labels of the rows of @view (not its headers) that are on screen and whose text
+ * contains @text ("" counts every non-empty label). */
+static guint
+count_shown_cells (GtkWidget *root, GtkWidget *clip, const char *text)
+{
+  guint n = 0;
+
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c != NULL; c = gtk_widget_get_next_sibling (c))
+    {
+      if (GTK_IS_LABEL (c) && gtk_widget_get_ancestor (c, GTK_TYPE_LIST_VIEW) != NULL)
+        {
+          const char *l = gtk_label_get_text (GTK_LABEL (c));
+
+          if (l != NULL && *l != '\0' && strstr (l, text) != NULL && shown_within (c, clip))
+            n++;
+        }
+      n += count_shown_cells (c, clip, text);
+    }
+  return n;
+}
+
+static guint
+count_shown_rows_of (GtkWidget *page, const char *text)
+{
+  GtkWidget *view = find_widget (page, GTK_TYPE_COLUMN_VIEW, NULL);
+  GtkWidget *scrolled;
+
+  g_assert_nonnull (view);
+  scrolled = gtk_widget_get_ancestor (view, GTK_TYPE_SCROLLED_WINDOW);
+  g_assert_nonnull (scrolled);
+  return count_shown_cells (view, scrolled, text);
+}
+
+/* ---- the event log and its view ------------------------------------------------------------ */
+
+static void
+append_pids (MpvEventLog *log, int from, int to)
+{
+  for (int pid = from; pid < to; pid++)
+    {
+      MpTraceEvent ev = { 0 };
+
+      ev.pid = pid;
+      mpv_event_log_append (log, &ev, 1);
+    }
+}
+
+static gboolean
+even_pid (gpointer item, gpointer data)
+{
+  return mpv_event_item_is_kept (item) && mpv_event_item_get_event (item)->pid % 2 == 0;
+}
+
+static void
+count_changes (GListModel *model, guint position, guint removed, guint added, guint *n)
+{
+  (*n)++;
+}
+
+/* A filter over the log's view sees the events the log dropped and added, and its items keep
+ * their events while the log moves on under them. */
+static void
+test_event_log_view (void)
+{
+  g_autoptr(MpvEventLog) log = mpv_event_log_new (8);
+  g_autoptr(MpvEventLogView) view = NULL;
+  g_autoptr(GtkFilterListModel) filtered = NULL;
+  g_autoptr(MpvEventItem) first = NULL;
+  guint changes = 0;
+
+  append_pids (log, 0, 5);
+  view = mpv_event_log_view_new (log);
+  filtered = gtk_filter_list_model_new (g_object_ref (G_LIST_MODEL (view)),
+                                        GTK_FILTER (gtk_custom_filter_new (even_pid, NULL, NULL)));
+  g_assert_cmpuint (n_items (G_LIST_MODEL (filtered)), ==, 3);          /* 0 2 4 */
+  first = g_list_model_get_item (G_LIST_MODEL (filtered), 0);
+  g_signal_connect (view, "items-changed", G_CALLBACK (count_changes), &changes);
+
+  append_pids (log, 5, 11);                     /* the log keeps 3..10 */
+  g_assert_cmpuint (changes, ==, 0);            /* nothing until the sync */
+  g_assert_false (mpv_event_item_is_kept (first));
+  mpv_event_log_view_sync (view);
+  g_assert_cmpuint (changes, ==, 2);            /* the dropped, then the added */
+  g_assert_cmpuint (n_items (G_LIST_MODEL (view)), ==, 8);
+  g_assert_cmpuint (n_items (G_LIST_MODEL (filtered)), ==, 4);          /* 4 6 8 10 */
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(MpvEventItem) item = g_list_model_get_item (G_LIST_MODEL (filtered), i);
+
+      g_assert_cmpint (mpv_event_item_get_event (item)->pid, ==, 4 + 2 * (int) i);
+      g_assert_cmpuint (mpv_event_item_get_seq (item), ==, 4 + 2 * i);
+    }
+
+  /* More than the log holds between two syncs; then a clear. */
+  append_pids (log, 11, 40);
+  mpv_event_log_view_sync (view);
+  g_assert_cmpuint (n_items (G_LIST_MODEL (filtered)), ==, 4);          /* 32 34 36 38 */
+  {
+    g_autoptr(MpvEventItem) item = g_list_model_get_item (G_LIST_MODEL (filtered), 0);
+    g_assert_cmpint (mpv_event_item_get_event (item)->pid, ==, 32);
+  }
+  mpv_event_log_clear (log);
+  g_assert_cmpuint (n_items (G_LIST_MODEL (view)), ==, 0);
+  append_pids (log, 0, 3);
+  mpv_event_log_view_sync (view);
+  g_assert_cmpuint (n_items (G_LIST_MODEL (filtered)), ==, 2);
+}
+
 /* ---- replay of the sample recording -------------------------------------------------------- */
 
 static void
@@ -234,11 +362,34 @@ test_replay_pages (void)
   /* The event log has the recording's events, and its filter works. */
   events = mpv_events_page_get_filtered (MPV_EVENTS_PAGE (mpv_window_get_page (window, "events")));
   g_assert_cmpuint (n_items (events), >, 50);
+  /* Following the end shows the last events, not only a scrollbar at its end. */
+  {
+    g_autoptr(MpvEventItem) last = g_list_model_get_item (events, n_items (events) - 1);
+    g_autofree char *when = mpv_format_since_start (m, mpv_event_item_get_event (last)->timestamp_ns);
+
+    g_assert_cmpuint (count_shown_rows_of (GTK_WIDGET (mpv_window_get_page (window, "events")), when), >=, 1);
+  }
   mpv_events_page_set_search (MPV_EVENTS_PAGE (mpv_window_get_page (window, "events")), "barrier");
   spin (50);
   g_assert_cmpuint (n_items (events), >, 0);
   g_assert_cmpuint (n_items (events), <, 50);
   show_and_shoot (window, "events", "replay-events-filtered.png");
+  /* What the screenshot shows: a row per barrier event, each in its Event column (and every
+   * shown Event cell is one of them). */
+  {
+    GtkWidget *page = GTK_WIDGET (mpv_window_get_page (window, "events"));
+    guint n = n_items (events);
+
+    g_assert_cmpuint (count_shown_rows_of (page, "barrier-wait"), ==, n_items (events));
+    g_assert_cmpuint (count_shown_rows_of (page, "Barrier: waited"), ==, n_items (events));
+    /* and it stays so through a refresh of the page: the rows must not go away even until
+     * an idle puts them back, since a frame may be drawn first (it was, on a loaded machine) */
+    mpv_window_flush (window);
+    g_assert_cmpuint (n_items (events), ==, n);
+    g_assert_cmpuint (count_shown_rows_of (page, "barrier-wait"), ==, n);
+    gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+    g_assert_cmpuint (count_shown_rows_of (page, "barrier-wait"), ==, n);
+  }
   mpv_events_page_set_search (MPV_EVENTS_PAGE (mpv_window_get_page (window, "events")), NULL);
 
   close_window (window);
@@ -510,6 +661,20 @@ test_live_pool (void)
   show_and_shoot (window, "processes", "live-pool-processes.png");
 
   g_assert_cmpuint (n_items (mp_monitor_get_pools (m)), ==, 1);
+  /* The program lasts about one sample interval: the Throughput graph still has a point
+   * (from the pool's creation to the last sample), which it draws as a bar. */
+  {
+    g_autoptr(MpMonitorPool) pool = g_list_model_get_item (mp_monitor_get_pools (m), 0);
+    guint n_history = 0;
+    const double *history = mp_monitor_pool_get_throughput_history (pool, &n_history);
+    double peak = 0;
+
+    for (guint i = 0; i < n_history; i++)
+      peak = MAX (peak, history[i]);
+    g_assert_cmpuint (n_history, >=, 1);
+    g_assert_cmpfloat (peak, >, 0);
+    g_assert_cmpfloat (mp_monitor_pool_get_throughput_window (pool), >, 0);
+  }
   procs = mp_monitor_get_processes (m);
   for (guint i = 0; i < n_items (procs); i++)
     {
@@ -752,6 +917,7 @@ main (int argc, char **argv)
   app = mpv_application_new (NULL);
   g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
 
+  g_test_add_func ("/viewer/event-log/view", test_event_log_view);
   g_test_add_func ("/viewer/replay/pages", test_replay_pages);
   g_test_add_func ("/viewer/replay/deadlock", test_replay_deadlock);
   g_test_add_func ("/viewer/replay/pool-task-stream", test_pool_task_stream);
