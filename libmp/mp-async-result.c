@@ -258,7 +258,7 @@ _mp_async_result_dup_value (MpAsyncResult *job, GError **error)
   MpPoolCore *core = job->core;
   GVariant *value = NULL;
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   g_assert (job->ready);
   if (job->error != NULL)
     {
@@ -299,7 +299,7 @@ _mp_async_result_dup_value (MpAsyncResult *job, GError **error)
   else
     value = _mp_pool_merge_chunks (job->chunk_results, job->n_chunks);
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   if (!job->merged)
     {
       job->value = value ? g_variant_ref (value) : NULL;
@@ -331,7 +331,7 @@ _mp_async_result_run_callback (MpAsyncResult *job)
   else if (job->callback)
     job->callback (value, job->user_data);
 
-  g_mutex_lock (&job->core->mutex);
+  _mp_pool_core_lock (job->core);
   job->callback_done = TRUE;
   _mp_pool_core_broadcast_locked (job->core);
   g_mutex_unlock (&job->core->mutex);
@@ -390,7 +390,7 @@ mp_async_result_get (MpAsyncResult *self, gint64 timeout_us, GError **error)
   g_return_val_if_fail (self != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  g_mutex_lock (&self->core->mutex);
+  _mp_pool_core_lock (self->core);
   ready = wait_ready_locked (self, deadline_from_timeout (timeout_us));
   _mp_pool_core_unlock (self->core);
   if (!ready)
@@ -417,7 +417,7 @@ mp_async_result_wait (MpAsyncResult *self, gint64 timeout_us)
 
   g_return_val_if_fail (self != NULL, FALSE);
 
-  g_mutex_lock (&self->core->mutex);
+  _mp_pool_core_lock (self->core);
   ready = wait_ready_locked (self, deadline_from_timeout (timeout_us));
   _mp_pool_core_unlock (self->core);
   return ready;
@@ -435,7 +435,7 @@ mp_async_result_ready (MpAsyncResult *self)
 
   g_return_val_if_fail (self != NULL, FALSE);
 
-  g_mutex_lock (&self->core->mutex);
+  _mp_pool_core_lock (self->core);
   ready = self->ready;
   g_mutex_unlock (&self->core->mutex);
   return ready;
@@ -458,7 +458,7 @@ mp_async_result_successful (MpAsyncResult *self, GError **error)
 
   g_return_val_if_fail (self != NULL, FALSE);
 
-  g_mutex_lock (&self->core->mutex);
+  _mp_pool_core_lock (self->core);
   if (!self->ready)
     g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT, "%p not ready", (void *) self);
   else
@@ -484,7 +484,7 @@ mp_async_result_get_progress (MpAsyncResult *self, guint64 *completed, guint64 *
 
   g_return_val_if_fail (self != NULL, 0.0);
 
-  g_mutex_lock (&self->core->mutex);
+  _mp_pool_core_lock (self->core);
   c = self->done_items;
   t = self->total_items;
   g_mutex_unlock (&self->core->mutex);
@@ -597,7 +597,7 @@ mp_imap_iterator_next (MpIMapIterator  *self,
   core = job->core;
   *value = NULL;
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   for (;;)
     {
       if (job->kind == MP_JOB_IMAP)

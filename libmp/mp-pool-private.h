@@ -209,6 +209,7 @@ struct _MpAsyncResult
 /* mp-pool.c */
 MpPoolCore     *_mp_pool_core_ref             (MpPoolCore    *core);
 void            _mp_pool_core_unref           (MpPoolCore    *core);
+void            _mp_pool_core_lock            (MpPoolCore    *core);
 void            _mp_pool_core_unlock          (MpPoolCore    *core);
 void            _mp_pool_core_broadcast_locked (MpPoolCore   *core);
 void            _mp_pool_core_cond_wait_locked (MpPoolCore   *core);

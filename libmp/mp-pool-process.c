@@ -818,7 +818,7 @@ maintain_locked (MpPoolCore *core, ProcBackend *pb)
       old_pid = __atomic_load_n (&pb->slots[i].pid, __ATOMIC_RELAXED);
       _mp_pool_core_unlock (core);
       w = worker_start (core, pb, i, &error);
-      g_mutex_lock (&core->mutex);
+      _mp_pool_core_lock (core);
       if (w == NULL)
         {
           _mp_warning ("%s: cannot start a worker: %s", core->label, error->message);
@@ -881,7 +881,7 @@ shutdown_workers (MpPoolCore *core, ProcBackend *pb)
       ms = killed ? 1000 : (int) ((grace_end - now + 999) / 1000);
       _mp_pool_core_unlock (core);
       (void) poll (pfd, n, ms);
-      g_mutex_lock (&core->mutex);
+      _mp_pool_core_lock (core);
       for (guint i = 0; i < pb->workers->len; i++)
         {
           Worker *w = pb->workers->pdata[i];
@@ -907,7 +907,7 @@ pool_thread (gpointer data)
   GArray *pfds = g_array_new (FALSE, TRUE, sizeof (struct pollfd));
   GArray *done = g_array_new (FALSE, FALSE, sizeof (Done));
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   for (;;)
     {
       GPtrArray *live;
@@ -1004,7 +1004,7 @@ pool_thread (gpointer data)
           parse_input (pb, w, done);
         }
 
-      g_mutex_lock (&core->mutex);
+      _mp_pool_core_lock (core);
       pb->sleeping = FALSE;
       deliver_locked (core, done);
       for (guint i = 0; i < live->len; i++)
@@ -1110,7 +1110,7 @@ proc_start (MpPoolCore *core, GError **error)
   return TRUE;
 
 fail:
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   core->state = MP_POOL_TERMINATE;
   shutdown_workers (core, pb);
   core->backend_done = TRUE;

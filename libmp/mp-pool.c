@@ -37,6 +37,7 @@
 #include "mp-log-private.h"
 #include "mp-pool-private.h"
 #include "mp-process.h"
+#include "mp-sync-private.h"
 #include "mp-trace-private.h"
 
 struct _MpPool
@@ -113,6 +114,32 @@ _mp_pool_core_unref (MpPoolCore *core)
 }
 
 /* Releases the mutex, then returns the GTasks of the jobs that finished meanwhile. */
+/* The core's lock is taken for a few microseconds at a time by the submitting threads, the
+ * pool thread and the waiters: polling it for a moment before sleeping on it spares the
+ * futex sleep and wake-up (several microseconds each in a virtual machine) that a short
+ * wait would otherwise cost both sides. Adaptive, and never on one CPU (mp-sync.c). */
+void
+_mp_pool_core_lock (MpPoolCore *core)
+{
+  int spins;
+
+  if (g_mutex_trylock (&core->mutex))
+    return;
+  spins = _mp_sync_spin_count ();
+  for (int i = 0; i < spins; i++)
+    {
+      _mp_cpu_relax ();
+      if (g_mutex_trylock (&core->mutex))
+        {
+          _mp_sync_spin_result (TRUE);
+          return;
+        }
+    }
+  if (spins > 0)
+    _mp_sync_spin_result (FALSE);
+  _mp_pool_core_lock (core);
+}
+
 void
 _mp_pool_core_unlock (MpPoolCore *core)
 {
@@ -193,7 +220,7 @@ run_callbacks_locked (MpPoolCore *core)
       g_mutex_unlock (&core->mutex);
       _mp_async_result_run_callback (job);
       mp_async_result_unref (job);
-      g_mutex_lock (&core->mutex);
+      _mp_pool_core_lock (core);
     }
 }
 
@@ -280,7 +307,7 @@ callback_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_d
 
   /* Before draining, so a job queued meanwhile sets it again. */
   g_source_set_ready_time (source, -1);
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   run_callbacks_locked (core);
   keep = !core->disposed;
   if (!keep)
@@ -317,14 +344,14 @@ mp_pool_dispose (GObject *object)
     {
       gboolean done;
 
-      g_mutex_lock (&core->mutex);
+      _mp_pool_core_lock (core);
       done = core->backend_done;
       g_mutex_unlock (&core->mutex);
       /* Python: leaving the `with` block, or collecting the pool, terminates it. */
       if (!done)
         core_terminate (core);
 
-      g_mutex_lock (&core->mutex);
+      _mp_pool_core_lock (core);
       core->disposed = TRUE;
       if (core->cb_source != NULL)
         {
@@ -586,7 +613,7 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
 {
   guint64 now;
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   if (!check_running_locked (core, error))
     {
       g_mutex_unlock (&core->mutex);
@@ -833,7 +860,7 @@ check_submit_args (MpPool *self, MpCallable *func, GError **error)
 {
   gboolean ok;
 
-  g_mutex_lock (&self->core->mutex);
+  _mp_pool_core_lock (self->core);
   ok = check_running_locked (self->core, error);
   g_mutex_unlock (&self->core->mutex);
   return ok;
@@ -1134,7 +1161,7 @@ gio_cancelled (GCancellable *cancellable, gpointer user_data)
   g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                  "Operation was cancelled");
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   _mp_async_result_cancel_locked (job, error);
   _mp_pool_core_unlock (core);
   return G_SOURCE_REMOVE;
@@ -1350,7 +1377,7 @@ mp_pool_close (MpPool *self)
   core = self->core;
   if (core->creator_pid != current_pid ())
     return;
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   if (core->state == MP_POOL_RUN)
     {
       core->state = MP_POOL_CLOSE;
@@ -1365,7 +1392,7 @@ reap_backend (MpPoolCore *core)
 {
   gboolean reap;
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   reap = core->backend_done && !core->reaped;
   core->reaped = TRUE;
   g_mutex_unlock (&core->mutex);
@@ -1381,7 +1408,7 @@ core_terminate (MpPoolCore *core)
   GHashTableIter iter;
   gpointer job;
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   if (core->state != MP_POOL_TERMINATE)
     {
       core->state = MP_POOL_TERMINATE;
@@ -1450,7 +1477,7 @@ mp_pool_join (MpPool *self, gint64 timeout_us, GError **error)
       return FALSE;
     }
   deadline = timeout_us == MP_TIMEOUT_INFINITE ? -1 : g_get_monotonic_time () + MAX (timeout_us, 0);
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   if (core->state == MP_POOL_RUN)
     {
       g_mutex_unlock (&core->mutex);
@@ -1490,7 +1517,7 @@ mp_pool_set_task_timeout (MpPool *self, gint64 timeout_us)
 {
   g_return_if_fail (MP_IS_POOL (self));
 
-  g_mutex_lock (&self->core->mutex);
+  _mp_pool_core_lock (self->core);
   if (!self->core->is_thread)
     self->core->task_timeout_us = timeout_us > 0 ? timeout_us : 0;
   g_mutex_unlock (&self->core->mutex);
@@ -1549,7 +1576,7 @@ mp_pool_get_counters (MpPool *self, MpPoolCounters *counters)
 
   core = self->core;
   memset (counters, 0, sizeof *counters);
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   counters->workers = (guint) core->processes;
   counters->workers_alive = core->workers_alive;
   counters->submitted = core->n_submitted;
@@ -1575,7 +1602,7 @@ mp_pool_dup_worker_pids (MpPool *self)
   g_return_val_if_fail (MP_IS_POOL (self), NULL);
 
   pids = g_array_new (FALSE, FALSE, sizeof (gint32));
-  g_mutex_lock (&self->core->mutex);
+  _mp_pool_core_lock (self->core);
   self->core->backend_class->worker_pids (self->core, pids);
   g_mutex_unlock (&self->core->mutex);
   return pids;

@@ -54,7 +54,7 @@ pool_thread_worker (gpointer data)
   gint32 tid = (gint32) gettid ();
 
   g_free (start);
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   g_array_index (tb->tids, gint32, index) = tid;
   _mp_pool_core_broadcast_locked (core);
   g_mutex_unlock (&core->mutex);
@@ -66,13 +66,13 @@ pool_thread_worker (gpointer data)
 
       if (error != NULL)
         {
-          g_mutex_lock (&core->mutex);
+          _mp_pool_core_lock (core);
           _mp_pool_core_set_broken_locked (core, error);
           _mp_pool_core_unlock (core);
         }
     }
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   for (;;)
     {
       MpPoolTask *task;
@@ -111,12 +111,12 @@ pool_thread_worker (gpointer data)
                            core->id, (gint64) task->id,
                            error != NULL ? error->code : (gint64) (t1 - t0));
 
-      g_mutex_lock (&core->mutex);
+      _mp_pool_core_lock (core);
       core->running--;
       _mp_pool_task_done_locked (core, task, &results, error);
       _mp_pool_core_update_stats_locked (core);
       _mp_pool_core_unlock (core);
-      g_mutex_lock (&core->mutex);
+      _mp_pool_core_lock (core);
     }
 
   g_array_index (tb->tids, gint32, index) = 0;
@@ -144,7 +144,7 @@ thread_start (MpPoolCore *core, GError **error)
   tb->tids = g_array_new (FALSE, TRUE, sizeof (gint32));
   g_array_set_size (tb->tids, core->processes);
 
-  g_mutex_lock (&core->mutex);
+  _mp_pool_core_lock (core);
   for (gint i = 0; i < core->processes; i++)
     {
       ThreadStart *start = g_new0 (ThreadStart, 1);
@@ -169,7 +169,7 @@ thread_start (MpPoolCore *core, GError **error)
           for (guint k = 0; k < tb->threads->len; k++)
             g_thread_join (tb->threads->pdata[k]);
           g_ptr_array_set_size (tb->threads, 0);
-          g_mutex_lock (&core->mutex);
+          _mp_pool_core_lock (core);
           core->reaped = TRUE;
           g_mutex_unlock (&core->mutex);
           return FALSE;
