@@ -606,18 +606,49 @@ task_new (MpPoolCore  *core,
   return task_init (g_new0 (MpPoolTask, 1), func, chunk_type, chunk_data, n_items, flags);
 }
 
-/* Queues the job's tasks (taking them), or fails without side effects. */
-static gboolean
+typedef enum
+{
+  SUBMIT_QUEUED,
+  SUBMIT_REFUSED,     /* nothing queued, @error set */
+  SUBMIT_DROPPED,     /* the job has ended meanwhile: the tasks were freed */
+} SubmitResult;
+
+static void
+free_tasks (MpPoolTask **tasks, guint n_tasks)
+{
+  for (guint i = 0; i < n_tasks; i++)
+    _mp_pool_task_free (tasks[i]);
+}
+
+/* Queues tasks first_chunk… of the job (taking them). The first batch of a job is refused
+ * without side effects when the pool does not run; a later batch of a map that was accepted
+ * still goes in after close(), and fails the whole job when the pool was terminated or broke
+ * meanwhile (the job may also have been cancelled). */
+static SubmitResult
 submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_tasks,
-              GError **error)
+              guint first_chunk, GError **error)
 {
   guint64 now;
 
   _mp_pool_core_lock (core);
-  if (!check_running_locked (core, error))
+  if (first_chunk == 0 && !check_running_locked (core, error))
     {
       g_mutex_unlock (&core->mutex);
-      return FALSE;
+      return SUBMIT_REFUSED;
+    }
+  if (first_chunk > 0 && !job->ready &&
+      (core->state == MP_POOL_TERMINATE || core->broken != NULL))
+    {
+      g_autoptr(GError) why = core->broken != NULL
+        ? g_error_copy (core->broken)
+        : g_error_new_literal (MP_ERROR, MP_ERROR_CLOSED, "Pool terminated");
+      _mp_async_result_cancel_locked (job, why);
+    }
+  if (first_chunk > 0 && job->ready)
+    {
+      _mp_pool_core_unlock (core);
+      free_tasks (tasks, n_tasks);
+      return SUBMIT_DROPPED;
     }
   /* Tasks submitted together share one timestamp: one clock read per call, not per task. */
   now = _mp_trace_enabled (MP_TRACE_NORMAL) ? _mp_monotonic_ns () : 0;
@@ -627,8 +658,8 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
 
       task->id = ++core->next_task_id;
       task->job = mp_async_result_ref (job);
-      task->chunk = i;
-      task->first_item = job->chunk_start[MIN (i, MAX (job->n_chunks, 1) - 1)];
+      task->chunk = first_chunk + i;
+      task->first_item = job->chunk_start[MIN (first_chunk + i, MAX (job->n_chunks, 1) - 1)];
       task->timeout_us = core->task_timeout_us;
       g_queue_push_tail (&core->pending, task);
       if (now != 0)
@@ -641,28 +672,89 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
   _mp_pool_core_update_stats_locked (core);
   core->backend_class->wake (core);
   _mp_pool_core_unlock (core);
+  return SUBMIT_QUEUED;
+}
+
+/* apply: the one task lives in the job. */
+static gboolean
+submit_apply (MpPoolCore *core, MpAsyncResult *job, GError **error)
+{
+  MpPoolTask *task = &job->one_task;
+
+  if (submit_tasks (core, job, &task, 1, 0, error) != SUBMIT_QUEUED)
+    {
+      job->one_task.job = NULL;
+      _mp_pool_task_free (task);
+      return FALSE;
+    }
   return TRUE;
 }
 
-static gboolean
-submit_job (MpPoolCore *core, MpAsyncResult *job, GPtrArray *tasks, GError **error)
+/* What a map job has to queue: its chunks are cut from the array a batch at a time, so the
+ * workers start on the first chunks while the rest are cut (a map of 20 000 one-item chunks
+ * spends milliseconds cutting). */
+struct _MapPlan
 {
-  if (tasks == NULL)
+  MpCallable  *func;
+  GVariant    *array;
+  const char  *chunk_type;   /* interned */
+  guint32      flags;
+  gsize        n;
+  gsize        cs;
+};
+typedef struct _MapPlan MapPlan;
+
+#define SUBMIT_FIRST_BATCH  16
+#define SUBMIT_MAX_BATCH    1024
+
+static void
+map_plan_free (MapPlan *plan)
+{
+  mp_callable_unref (plan->func);
+  g_variant_unref (plan->array);
+  g_free (plan);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MapPlan, map_plan_free)
+
+/* Fails only when nothing was queued; later trouble fails the job itself. */
+static gboolean
+submit_map (MpPoolCore *core, MpAsyncResult *job, const MapPlan *plan, GError **error)
+{
+  g_autofree MpPoolTask **batch = NULL;
+  gsize n_chunks = job->n_chunks, c = 0, step = SUBMIT_FIRST_BATCH;
+
+  if (n_chunks == 0)
+    return submit_tasks (core, job, NULL, 0, 0, error) == SUBMIT_QUEUED;
+
+  batch = g_new (MpPoolTask *, MIN (n_chunks, SUBMIT_MAX_BATCH));
+  while (c < n_chunks)
     {
-      /* apply: the one task lives in the job */
-      MpPoolTask *task = &job->one_task;
-      if (!submit_tasks (core, job, &task, 1, error))
+      gsize k = MIN (step, n_chunks - c);
+
+      for (gsize i = 0; i < k; i++)
         {
-          job->one_task.job = NULL;
-          _mp_pool_task_free (task);
-          return FALSE;
+          gsize start = (c + i) * plan->cs;
+          guint count = (guint) MIN (plan->cs, plan->n - start);
+
+          batch[i] = task_new (core, plan->func, plan->chunk_type,
+                               _mp_pool_slice_array (plan->array, start, count), count,
+                               plan->flags);
         }
-      return TRUE;
+      switch (submit_tasks (core, job, batch, (guint) k, (guint) c, error))
+        {
+        case SUBMIT_QUEUED:
+          break;
+        case SUBMIT_REFUSED:
+          free_tasks (batch, (guint) k);
+          return FALSE;
+        case SUBMIT_DROPPED:
+        default:
+          return TRUE;
+        }
+      c += k;
+      step = MIN (step * 4, SUBMIT_MAX_BATCH);
     }
-  if (!submit_tasks (core, job, (MpPoolTask **) tasks->pdata, tasks->len, error))
-    return FALSE;
-  g_ptr_array_set_free_func (tasks, NULL);
-  g_ptr_array_set_size (tasks, 0);
   return TRUE;
 }
 
@@ -681,7 +773,7 @@ set_callbacks (MpAsyncResult    *job,
 
 /* An apply job, prepared but not submitted. */
 static MpAsyncResult *
-prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GPtrArray **tasks, GError **error)
+prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GError **error)
 {
   g_autoptr(GVariant) owned = NULL;
   const char *args_type;
@@ -712,7 +804,6 @@ prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GPtrArray **tasks
   task_init (&job->one_task, func, chunk_type, data, 1,
              mp_callable_is_batched (func) ? MP_POOL_TASK_BATCH : 0);
   job->one_task.embedded = TRUE;
-  *tasks = NULL;   /* the task is in the job */
   return job;
 }
 
@@ -724,7 +815,7 @@ prepare_map (MpPool      *self,
              MpCallable  *func,
              GVariant    *iterable,
              gint         chunksize,
-             GPtrArray  **tasks,
+             MapPlan    **plan,
              GError     **error)
 {
   MpPoolCore *core = self->core;
@@ -842,16 +933,15 @@ prepare_map (MpPool      *self,
 
   n_chunks = (n + cs - 1) / cs;
   job = _mp_async_result_new (core, kind, (guint) n_chunks, n);
-  *tasks = g_ptr_array_new_full ((guint) n_chunks, (GDestroyNotify) _mp_pool_task_free);
   for (gsize c = 0; c < n_chunks; c++)
-    {
-      guint start = (guint) (c * cs);
-      guint count = (guint) MIN (cs, n - start);
-
-      job->chunk_start[c] = start;
-      g_ptr_array_add (*tasks, task_new (core, func, interned,
-                                         _mp_pool_slice_array (array, start, count), count, flags));
-    }
+    job->chunk_start[c] = (guint) (c * cs);
+  *plan = g_new0 (MapPlan, 1);
+  (*plan)->func = mp_callable_ref (func);
+  (*plan)->array = g_steal_pointer (&array);
+  (*plan)->chunk_type = interned;
+  (*plan)->flags = flags;
+  (*plan)->n = n;
+  (*plan)->cs = cs;
   return job;
 }
 
@@ -893,7 +983,6 @@ mp_pool_apply_async_result (MpPool           *self,
                             GDestroyNotify    notify,
                             GError          **error)
 {
-  g_autoptr(GPtrArray) tasks = NULL;
   g_autoptr(GVariant) owned = NULL;
   MpAsyncResult *job;
 
@@ -901,15 +990,15 @@ mp_pool_apply_async_result (MpPool           *self,
   g_return_val_if_fail (func != NULL, NULL);
 
   owned = args ? g_variant_ref_sink (args) : NULL;
-  /* No early check for a closed pool: submit_job() checks, and this is the hot path. */
-  if (!(job = prepare_apply (self, func, owned, &tasks, error)))
+  /* No early check for a closed pool: submit_apply() checks, and this is the hot path. */
+  if (!(job = prepare_apply (self, func, owned, error)))
     {
       if (notify)
         notify (user_data);
       return NULL;
     }
   set_callbacks (job, callback, error_callback, user_data, notify);
-  if (!submit_job (self->core, job, tasks, error))
+  if (!submit_apply (self->core, job, error))
     {
       mp_async_result_unref (job);
       return NULL;
@@ -955,19 +1044,19 @@ map_async_result (MpPool           *self,
                   GDestroyNotify    notify,
                   GError          **error)
 {
-  g_autoptr(GPtrArray) tasks = NULL;
+  g_autoptr(MapPlan) plan = NULL;
   g_autoptr(GVariant) owned = g_variant_ref_sink (iterable);
   MpAsyncResult *job;
 
   if (!check_submit_args (self, func, error) ||
-      !(job = prepare_map (self, MP_JOB_MAP, star, func, owned, chunksize, &tasks, error)))
+      !(job = prepare_map (self, MP_JOB_MAP, star, func, owned, chunksize, &plan, error)))
     {
       if (notify)
         notify (user_data);
       return NULL;
     }
   set_callbacks (job, callback, error_callback, user_data, notify);
-  if (!submit_job (self->core, job, tasks, error))
+  if (!submit_map (self->core, job, plan, error))
     {
       mp_async_result_unref (job);
       return NULL;
@@ -1095,14 +1184,14 @@ static MpIMapIterator *
 imap (MpPool *self, MpJobKind kind, MpCallable *func, GVariant *iterable, gint chunksize,
       GError **error)
 {
-  g_autoptr(GPtrArray) tasks = NULL;
+  g_autoptr(MapPlan) plan = NULL;
   g_autoptr(GVariant) owned = g_variant_ref_sink (iterable);
   MpAsyncResult *job;
 
   if (!check_submit_args (self, func, error) ||
-      !(job = prepare_map (self, kind, FALSE, func, owned, chunksize, &tasks, error)))
+      !(job = prepare_map (self, kind, FALSE, func, owned, chunksize, &plan, error)))
     return NULL;
-  if (!submit_job (self->core, job, tasks, error))
+  if (!submit_map (self->core, job, plan, error))
     {
       mp_async_result_unref (job);
       return NULL;
@@ -1170,7 +1259,7 @@ gio_cancelled (GCancellable *cancellable, gpointer user_data)
 static void
 gio_submit (MpPool              *self,
             MpAsyncResult       *job,
-            GPtrArray           *tasks,
+            const MapPlan       *plan,
             GError              *error,
             GCancellable        *cancellable,
             GAsyncReadyCallback  callback,
@@ -1193,7 +1282,8 @@ gio_submit (MpPool              *self,
                              mp_async_result_ref (job), (GDestroyNotify) mp_async_result_unref);
       g_source_attach (job->cancel_source, g_task_get_context (task));
     }
-  if (!submit_job (self->core, job, tasks, &error))
+  if (!(plan != NULL ? submit_map (self->core, job, plan, &error)
+                     : submit_apply (self->core, job, &error)))
     {
       if (job->cancel_source != NULL)
         {
@@ -1244,7 +1334,6 @@ mp_pool_apply_async (MpPool              *self,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
 {
-  g_autoptr(GPtrArray) tasks = NULL;
   g_autoptr(GVariant) owned = NULL;
   GError *error = NULL;
   MpAsyncResult *job = NULL;
@@ -1254,8 +1343,8 @@ mp_pool_apply_async (MpPool              *self,
 
   owned = args ? g_variant_ref_sink (args) : NULL;
   if (check_submit_args (self, func, &error))
-    job = prepare_apply (self, func, owned, &tasks, &error);
-  gio_submit (self, job, tasks, error, cancellable, callback, user_data, mp_pool_apply_async);
+    job = prepare_apply (self, func, owned, &error);
+  gio_submit (self, job, NULL, error, cancellable, callback, user_data, mp_pool_apply_async);
 }
 
 /**
@@ -1275,14 +1364,14 @@ map_gio (MpPool *self, gboolean star, MpCallable *func, GVariant *iterable, gint
          GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
          gpointer tag)
 {
-  g_autoptr(GPtrArray) tasks = NULL;
+  g_autoptr(MapPlan) plan = NULL;
   g_autoptr(GVariant) owned = g_variant_ref_sink (iterable);
   GError *error = NULL;
   MpAsyncResult *job = NULL;
 
   if (check_submit_args (self, func, &error))
-    job = prepare_map (self, MP_JOB_MAP, star, func, owned, chunksize, &tasks, &error);
-  gio_submit (self, job, tasks, error, cancellable, callback, user_data, tag);
+    job = prepare_map (self, MP_JOB_MAP, star, func, owned, chunksize, &plan, &error);
+  gio_submit (self, job, plan, error, cancellable, callback, user_data, tag);
 }
 
 /**
