@@ -966,6 +966,77 @@ test_terminate_many_pending (void **state)
   assert_true (g_get_monotonic_time () - t0 < G_USEC_PER_SEC);
 }
 
+typedef struct
+{
+  MpPool   *pool;
+  GMutex    lock;
+  GCond     cond;
+  gboolean  done;
+  GVariant *result;
+  GError   *error;
+} MapInThread;
+
+static gpointer
+map_in_thread (gpointer data)
+{
+  MapInThread *m = data;
+  g_autoptr(MpCallable) sq = mp_callable_new (square, NULL);
+  GError *error = NULL;
+  GVariant *result = mp_pool_map (m->pool, sq, range_i (200000), 1, &error);
+
+  g_mutex_lock (&m->lock);
+  m->result = result;
+  m->error = error;
+  m->done = TRUE;
+  g_cond_signal (&m->cond);
+  g_mutex_unlock (&m->lock);
+  return NULL;
+}
+
+/* A map queues its chunks a batch at a time: a terminate between two batches must end the
+ * map (with MP_ERROR_CLOSED, or with all its results if it was quicker), never leave it
+ * waiting for chunks that were never queued. */
+static void
+test_terminate_during_submit (void **state)
+{
+  MapInThread m = { 0 };
+  MpPoolCounters c = { 0 };
+  GThread *thread;
+  gint64 deadline;
+  g_autoptr(GError) error = NULL;
+
+  m.pool = new_pool (2);
+  g_mutex_init (&m.lock);
+  g_cond_init (&m.cond);
+  thread = g_thread_new ("map", map_in_thread, &m);
+  deadline = g_get_monotonic_time () + WAIT_LONG;
+  do
+    {
+      mp_pool_get_counters (m.pool, &c);
+      g_thread_yield ();
+    }
+  while (c.submitted == 0 && g_get_monotonic_time () < deadline);
+  assert_true (c.submitted > 0);
+  mp_pool_terminate (m.pool);
+
+  g_mutex_lock (&m.lock);
+  while (!m.done && g_get_monotonic_time () < deadline)
+    g_cond_wait_until (&m.cond, &m.lock, deadline);
+  g_mutex_unlock (&m.lock);
+  assert_true (m.done);
+  g_thread_join (thread);
+  if (m.result != NULL)
+    assert_int_equal (g_variant_n_children (m.result), 200000);
+  else
+    assert_true (g_error_matches (m.error, MP_ERROR, MP_ERROR_CLOSED));
+  g_clear_pointer (&m.result, g_variant_unref);
+  g_clear_error (&m.error);
+  assert_true (mp_pool_join (m.pool, WAIT_LONG, &error));
+  g_object_unref (m.pool);
+  g_mutex_clear (&m.lock);
+  g_cond_clear (&m.cond);
+}
+
 static gint32
 read_pid (int fd)
 {
@@ -1392,6 +1463,7 @@ main (int argc, char **argv)
       NULL, NULL },
     { "initializer_fails", test_initializer_fails, setup_fork, NULL, NULL },
     { "terminate_many_pending", test_terminate_many_pending, setup_fork, NULL, NULL },
+    { "terminate_during_submit", test_terminate_during_submit, setup_fork, NULL, NULL },
     { "worker_killed/fork", test_worker_killed, setup_fork, NULL, NULL },
     { "worker_killed/spawn", test_worker_killed, setup_spawn, NULL, NULL },
     { "worker_killed/forkserver", test_worker_killed, setup_forkserver, NULL, NULL },
