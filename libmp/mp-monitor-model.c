@@ -267,30 +267,31 @@ tree_parent (MpMonitorModels *m, MpMonitorProcess *p)
   return parent != NULL && parent->children == p->container ? parent : NULL;
 }
 
+/* The list @p belongs in: its parent's children, or the roots when its ppid names no known
+ * process or one that descends from @p (a cycle from reused pids or a hostile recording). The
+ * containers set so far count. */
+static GListStore *
+tree_target (MpMonitorModels *m, MpMonitorProcess *p)
+{
+  MpMonitorProcess *parent = NULL;
+  guint depth = 0;
+
+  if (p->ppid > 0 && p->ppid != p->pid)
+    parent = _mp_monitor_models_lookup_process (m, p->ppid);
+  if (parent == NULL)
+    return m->roots;
+  for (MpMonitorProcess *a = parent; a != NULL; a = tree_parent (m, a), depth++)
+    if (a == p || depth > MAX_TREE_DEPTH)
+      return m->roots;
+  return parent->children;
+}
+
 /* Puts @p under the process its ppid names, or among the roots. */
 static void
 place (MpMonitorModels *m, MpMonitorProcess *p)
 {
-  MpMonitorProcess *parent = NULL;
-  GListStore *target;
+  GListStore *target = tree_target (m, p);
 
-  if (p->ppid > 0 && p->ppid != p->pid)
-    parent = _mp_monitor_models_lookup_process (m, p->ppid);
-  if (parent != NULL)
-    {
-      /* Refuse a parent that descends from @p. */
-      MpMonitorProcess *a = parent;
-      for (guint depth = 0; a != NULL; depth++)
-        {
-          if (a == p || depth > MAX_TREE_DEPTH)
-            {
-              parent = NULL;
-              break;
-            }
-          a = tree_parent (m, a);
-        }
-    }
-  target = parent ? parent->children : m->roots;
   if (p->container == target && !p->unplaced)
     return;
   if (m->unplaced != NULL)
@@ -423,7 +424,6 @@ end_placing (MpMonitorModels *m)
   for (guint i = 0; i < unplaced->len; i++)
     {
       MpMonitorProcess *p = unplaced->pdata[i];
-      MpMonitorProcess *parent = NULL;
       GListStore *target;
       GPtrArray *items;
 
@@ -431,24 +431,8 @@ end_placing (MpMonitorModels *m)
       /* Removed again during the batch: not in the tree. */
       if (_mp_monitor_models_lookup_process (m, p->pid) != p)
         continue;
-      if (p->ppid > 0 && p->ppid != p->pid)
-        parent = _mp_monitor_models_lookup_process (m, p->ppid);
-      /* Refuse a parent that descends from @p; the containers set so far count, so this
-       * checks the tree the splices below make. */
-      {
-        MpMonitorProcess *a = parent;
-
-        for (guint depth = 0; a != NULL; depth++)
-          {
-            if (a == p || depth > MAX_TREE_DEPTH)
-              {
-                parent = NULL;
-                break;
-              }
-            a = tree_parent (m, a);
-          }
-      }
-      target = parent ? parent->children : m->roots;
+      /* The containers set so far count: this checks the tree the splices below make. */
+      target = tree_target (m, p);
       if (p->container == target)
         continue;
       if (p->container != NULL)

@@ -540,6 +540,25 @@ join_args (GVariant *bound, GVariant *item)
   return ret;
 }
 
+/* Calls @func with @args (taken) and the callable's bound arguments in front. Returns what it
+ * returned (a full reference), or NULL; @error is set when the call failed. */
+static GVariant *
+call_func (MpFunc func, GVariant *bound, GUnixFDList *fds, GVariant *args, GError **error)
+{
+  GVariant *r;
+
+  if (bound != NULL && g_variant_n_children (bound) > 0)
+    args = join_args (bound, args);
+  r = func (args, fds, error);
+  /* "new or floating", as MpFunc says */
+  if (r != NULL)
+    g_variant_take_ref (r);
+  g_variant_unref (args);
+  if (error != NULL && *error != NULL)
+    g_clear_pointer (&r, g_variant_unref);
+  return r;
+}
+
 /* One call: @args is taken. Returns FALSE with @error set when the call failed. */
 static gboolean
 run_item (MpFunc       func,
@@ -570,19 +589,10 @@ run_item (MpFunc       func,
         }
       args = inner;
     }
-  if (bound != NULL && g_variant_n_children (bound) > 0)
-    args = join_args (bound, args);
 
-  r = func (args, fds, error);
-  /* "new or floating", as MpFunc says */
-  if (r != NULL)
-    g_variant_take_ref (r);
-  g_variant_unref (args);
+  r = call_func (func, bound, fds, args, error);
   if (error != NULL && *error != NULL)
-    {
-      g_clear_pointer (&r, g_variant_unref);
-      return FALSE;
-    }
+    return FALSE;
   if (single && r == NULL)
     *flags |= MP_POOL_RESULT_NONE;
   sink_add (sink, r);
@@ -602,22 +612,13 @@ run_batch (MpFunc         func,
            GError       **error)
 {
   gsize n = g_variant_n_children (chunk);
-  GVariant *args = g_variant_ref_sink (g_variant_new_tuple (&chunk, 1));
   GVariant *r;
   const char *type;
   gsize fixed;
 
-  if (bound != NULL && g_variant_n_children (bound) > 0)
-    args = join_args (bound, args);
-  r = func (args, fds, error);
-  if (r != NULL)
-    g_variant_take_ref (r);
-  g_variant_unref (args);
+  r = call_func (func, bound, fds, g_variant_ref_sink (g_variant_new_tuple (&chunk, 1)), error);
   if (error != NULL && *error != NULL)
-    {
-      g_clear_pointer (&r, g_variant_unref);
-      return FALSE;
-    }
+    return FALSE;
   if (r == NULL || !g_variant_is_of_type (r, G_VARIANT_TYPE_ARRAY) ||
       g_variant_n_children (r) != n)
     {
