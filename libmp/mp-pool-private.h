@@ -140,6 +140,7 @@ struct _MpPoolCore
 
   guint64                    next_task_id;
   GQueue                     pending;       /* MpPoolTask*, FIFO */
+  guint                      submitting;    /* maps still queuing their chunks (mp-pool.c) */
   guint64                    unfinished;    /* tasks submitted and not done */
   guint                      running;       /* tasks a worker started (backend keeps it) */
   guint                      workers_alive;
@@ -162,6 +163,14 @@ struct _MpPoolCore
   const MpPoolBackendClass  *backend_class;
   gpointer                   backend;
 };
+
+/* Whether tasks may still come for the workers: some wait, or a map is still queuing its
+ * chunks. After close(), the workers end only once there is none. Locked. */
+static inline gboolean
+_mp_pool_core_has_work_locked (MpPoolCore *core)
+{
+  return !g_queue_is_empty (&core->pending) || core->submitting > 0;
+}
 
 struct _MpAsyncResult
 {

@@ -812,7 +812,7 @@ maintain_locked (MpPoolCore *core, ProcBackend *pb)
       if (pb->workers->pdata[i] != NULL)
         continue;
       if (core->broken != NULL || core->state == MP_POOL_TERMINATE ||
-          (core->state == MP_POOL_CLOSE && g_queue_is_empty (&core->pending)))
+          (core->state == MP_POOL_CLOSE && !_mp_pool_core_has_work_locked (core)))
         return;
 
       old_pid = __atomic_load_n (&pb->slots[i].pid, __ATOMIC_RELAXED);
@@ -921,7 +921,7 @@ pool_thread (gpointer data)
         break;
       dispatch_locked (core, pb);
 
-      if (core->state == MP_POOL_CLOSE && g_queue_is_empty (&core->pending))
+      if (core->state == MP_POOL_CLOSE && !_mp_pool_core_has_work_locked (core))
         for (guint i = 0; i < pb->workers->len; i++)
           {
             Worker *w = pb->workers->pdata[i];
@@ -929,7 +929,7 @@ pool_thread (gpointer data)
               append_quit (w);
           }
       if (core->state != MP_POOL_RUN && live_workers (pb) == 0 &&
-          (g_queue_is_empty (&core->pending) || core->broken != NULL))
+          (!_mp_pool_core_has_work_locked (core) || core->broken != NULL))
         break;
 
       timeout_ms = check_timeouts_locked (core, pb);

@@ -646,6 +646,10 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
     }
   if (first_chunk > 0 && job->ready)
     {
+      /* No more batches come: the workers may end after close(). */
+      core->submitting--;
+      core->backend_class->wake (core);
+      _mp_pool_core_broadcast_locked (core);
       _mp_pool_core_unlock (core);
       free_tasks (tasks, n_tasks);
       return SUBMIT_DROPPED;
@@ -667,6 +671,12 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
     }
   core->unfinished += n_tasks;
   core->n_submitted += n_tasks;
+  /* While a map queues its chunks in batches, pending may run empty between two of them:
+   * that is not the end of the work (see _mp_pool_core_has_work_locked()). */
+  if (first_chunk == 0 && n_tasks < job->n_chunks)
+    core->submitting++;
+  else if (first_chunk > 0 && first_chunk + n_tasks >= job->n_chunks)
+    core->submitting--;
   if (job->n_chunks == 0)
     _mp_async_result_finish_locked (job);
   _mp_pool_core_update_stats_locked (core);

@@ -82,7 +82,10 @@ pool_thread_worker (gpointer data)
       GError *error = NULL;
       guint64 t0, t1;
 
-      while (g_queue_is_empty (&core->pending) && core->state == MP_POOL_RUN)
+      /* After close(), a map still queuing its chunks means more work. */
+      while (g_queue_is_empty (&core->pending) &&
+             (core->state == MP_POOL_RUN ||
+              (core->state == MP_POOL_CLOSE && core->submitting > 0)))
         {
           tb->idle++;
           g_cond_wait (&tb->work_cond, &core->mutex);

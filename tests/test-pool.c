@@ -1037,6 +1037,47 @@ test_terminate_during_submit (void **state)
   g_cond_clear (&m.cond);
 }
 
+/* close() while a map still queues its chunks: the map was accepted before the close, so all
+ * of it runs (as in Python), even if the queue runs empty between two of its batches. */
+static void
+test_close_during_submit (void **state)
+{
+  MapInThread m = { 0 };
+  MpPoolCounters c = { 0 };
+  GThread *thread;
+  gint64 deadline;
+  g_autoptr(GError) error = NULL;
+
+  m.pool = new_pool (2);
+  g_mutex_init (&m.lock);
+  g_cond_init (&m.cond);
+  thread = g_thread_new ("map", map_in_thread, &m);
+  deadline = g_get_monotonic_time () + WAIT_LONG;
+  do
+    {
+      mp_pool_get_counters (m.pool, &c);
+      g_thread_yield ();
+    }
+  while (c.submitted == 0 && g_get_monotonic_time () < deadline);
+  assert_true (c.submitted > 0);
+  mp_pool_close (m.pool);
+
+  g_mutex_lock (&m.lock);
+  while (!m.done && g_get_monotonic_time () < deadline)
+    g_cond_wait_until (&m.cond, &m.lock, deadline);
+  g_mutex_unlock (&m.lock);
+  assert_true (m.done);
+  g_thread_join (thread);
+  assert_null (m.error);
+  assert_non_null (m.result);
+  assert_int_equal (g_variant_n_children (m.result), 200000);
+  g_clear_pointer (&m.result, g_variant_unref);
+  assert_true (mp_pool_join (m.pool, WAIT_LONG, &error));
+  g_object_unref (m.pool);
+  g_mutex_clear (&m.lock);
+  g_cond_clear (&m.cond);
+}
+
 static gint32
 read_pid (int fd)
 {
@@ -1464,6 +1505,7 @@ main (int argc, char **argv)
     { "initializer_fails", test_initializer_fails, setup_fork, NULL, NULL },
     { "terminate_many_pending", test_terminate_many_pending, setup_fork, NULL, NULL },
     { "terminate_during_submit", test_terminate_during_submit, setup_fork, NULL, NULL },
+    { "close_during_submit", test_close_during_submit, setup_fork, NULL, NULL },
     { "worker_killed/fork", test_worker_killed, setup_fork, NULL, NULL },
     { "worker_killed/spawn", test_worker_killed, setup_spawn, NULL, NULL },
     { "worker_killed/forkserver", test_worker_killed, setup_forkserver, NULL, NULL },
