@@ -29,8 +29,9 @@
  * before the pool thread exists), replacements by the pool thread. PR_SET_PDEATHSIG is not
  * used (see mp-pool.h); workers watch the parent's pidfd instead (mp-pool-worker.c).
  *
- * Shutdown: after close(), each worker gets a QUIT once nothing is pending and its own tasks
- * are done, and the thread ends when the last worker exited. After terminate(), workers get
+ * Shutdown: after close(), each worker gets a QUIT once nothing is pending (and no map is still
+ * queuing its chunks) and its own tasks are done, and the thread ends when the last worker
+ * exited. After terminate(), workers get
  * SIGTERM, SIGKILL 100 ms later, and the tasks they held fail with MP_ERROR_CLOSED.
  */
 
