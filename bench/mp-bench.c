@@ -1264,7 +1264,8 @@ pool_square (GVariant *args, GUnixFDList *fds, GError **error)
   g_autoptr(GVariant) x = g_variant_get_child_value (args, 0);
   gint32 v = g_variant_get_int32 (x);
 
-  return g_variant_new_int32 (v * v);
+  /* wraps like a C int32 would, without signed overflow (items go up to 10^6) */
+  return g_variant_new_int32 ((gint32) ((guint32) v * (guint32) v));
 }
 
 /* The same task over a whole chunk: libmp's batched callables (one call per chunk). */
@@ -1277,7 +1278,7 @@ pool_square_batch (GVariant *args, GUnixFDList *fds, GError **error)
   gint32 *r = g_new (gint32, MAX (n, 1));
 
   for (gsize i = 0; i < n; i++)
-    r[i] = x[i] * x[i];
+    r[i] = (gint32) ((guint32) x[i] * (guint32) x[i]);
   return g_variant_new_from_data (G_VARIANT_TYPE ("ai"), r, n * sizeof (gint32), TRUE, g_free, r);
 }
 

@@ -39,7 +39,8 @@ square (GVariant *args, GUnixFDList *fds, GError **error)
   g_autoptr(GVariant) x = g_variant_get_child_value (args, 0);
   gint32 v = g_variant_get_int32 (x);
 
-  return g_variant_new_int32 (v * v);
+  /* wraps like a C int32 would, without signed overflow (items go up to 10^6) */
+  return g_variant_new_int32 ((gint32) ((guint32) v * (guint32) v));
 }
 
 static int

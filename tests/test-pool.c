@@ -72,6 +72,12 @@ square (GVariant *args, GUnixFDList *fds, GError **error)
 }
 
 static GVariant *
+identity (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  return g_variant_get_child_value (args, 0);
+}
+
+static GVariant *
 add (GVariant *args, GUnixFDList *fds, GError **error)
 {
   gint32 a, b;
@@ -980,9 +986,9 @@ static gpointer
 map_in_thread (gpointer data)
 {
   MapInThread *m = data;
-  g_autoptr(MpCallable) sq = mp_callable_new (square, NULL);
+  g_autoptr(MpCallable) id = mp_callable_new (identity, NULL);
   GError *error = NULL;
-  GVariant *result = mp_pool_map (m->pool, sq, range_i (200000), 1, &error);
+  GVariant *result = mp_pool_map (m->pool, id, range_i (200000), 1, &error);
 
   g_mutex_lock (&m->lock);
   m->result = result;
