@@ -999,6 +999,50 @@ map_in_thread (gpointer data)
   return NULL;
 }
 
+/* Runs a map of 200 000 one-item chunks in a thread, waits until its first chunks are queued,
+ * calls @action (close or terminate) on the pool, and waits for the map to return. */
+static void
+map_then (MapInThread *m, void (*action) (MpPool *pool))
+{
+  MpPoolCounters c = { 0 };
+  GThread *thread;
+  gint64 deadline;
+
+  m->pool = new_pool (2);
+  g_mutex_init (&m->lock);
+  g_cond_init (&m->cond);
+  thread = g_thread_new ("map", map_in_thread, m);
+  deadline = g_get_monotonic_time () + WAIT_LONG;
+  do
+    {
+      mp_pool_get_counters (m->pool, &c);
+      g_thread_yield ();
+    }
+  while (c.submitted == 0 && g_get_monotonic_time () < deadline);
+  assert_true (c.submitted > 0);
+  action (m->pool);
+
+  g_mutex_lock (&m->lock);
+  while (!m->done && g_get_monotonic_time () < deadline)
+    g_cond_wait_until (&m->cond, &m->lock, deadline);
+  g_mutex_unlock (&m->lock);
+  assert_true (m->done);
+  g_thread_join (thread);
+  g_mutex_clear (&m->lock);
+  g_cond_clear (&m->cond);
+}
+
+static void
+map_in_thread_clear (MapInThread *m)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_clear_pointer (&m->result, g_variant_unref);
+  g_clear_error (&m->error);
+  assert_true (mp_pool_join (m->pool, WAIT_LONG, &error));
+  g_object_unref (m->pool);
+}
+
 /* A map queues its chunks a batch at a time: a terminate between two batches must end the
  * map (with MP_ERROR_CLOSED, or with all its results if it was quicker), never leave it
  * waiting for chunks that were never queued. */
@@ -1006,41 +1050,13 @@ static void
 test_terminate_during_submit (void **state)
 {
   MapInThread m = { 0 };
-  MpPoolCounters c = { 0 };
-  GThread *thread;
-  gint64 deadline;
-  g_autoptr(GError) error = NULL;
 
-  m.pool = new_pool (2);
-  g_mutex_init (&m.lock);
-  g_cond_init (&m.cond);
-  thread = g_thread_new ("map", map_in_thread, &m);
-  deadline = g_get_monotonic_time () + WAIT_LONG;
-  do
-    {
-      mp_pool_get_counters (m.pool, &c);
-      g_thread_yield ();
-    }
-  while (c.submitted == 0 && g_get_monotonic_time () < deadline);
-  assert_true (c.submitted > 0);
-  mp_pool_terminate (m.pool);
-
-  g_mutex_lock (&m.lock);
-  while (!m.done && g_get_monotonic_time () < deadline)
-    g_cond_wait_until (&m.cond, &m.lock, deadline);
-  g_mutex_unlock (&m.lock);
-  assert_true (m.done);
-  g_thread_join (thread);
+  map_then (&m, mp_pool_terminate);
   if (m.result != NULL)
     assert_int_equal (g_variant_n_children (m.result), 200000);
   else
     assert_true (g_error_matches (m.error, MP_ERROR, MP_ERROR_CLOSED));
-  g_clear_pointer (&m.result, g_variant_unref);
-  g_clear_error (&m.error);
-  assert_true (mp_pool_join (m.pool, WAIT_LONG, &error));
-  g_object_unref (m.pool);
-  g_mutex_clear (&m.lock);
-  g_cond_clear (&m.cond);
+  map_in_thread_clear (&m);
 }
 
 /* close() while a map still queues its chunks: the map was accepted before the close, so all
@@ -1049,39 +1065,12 @@ static void
 test_close_during_submit (void **state)
 {
   MapInThread m = { 0 };
-  MpPoolCounters c = { 0 };
-  GThread *thread;
-  gint64 deadline;
-  g_autoptr(GError) error = NULL;
 
-  m.pool = new_pool (2);
-  g_mutex_init (&m.lock);
-  g_cond_init (&m.cond);
-  thread = g_thread_new ("map", map_in_thread, &m);
-  deadline = g_get_monotonic_time () + WAIT_LONG;
-  do
-    {
-      mp_pool_get_counters (m.pool, &c);
-      g_thread_yield ();
-    }
-  while (c.submitted == 0 && g_get_monotonic_time () < deadline);
-  assert_true (c.submitted > 0);
-  mp_pool_close (m.pool);
-
-  g_mutex_lock (&m.lock);
-  while (!m.done && g_get_monotonic_time () < deadline)
-    g_cond_wait_until (&m.cond, &m.lock, deadline);
-  g_mutex_unlock (&m.lock);
-  assert_true (m.done);
-  g_thread_join (thread);
+  map_then (&m, mp_pool_close);
   assert_null (m.error);
   assert_non_null (m.result);
   assert_int_equal (g_variant_n_children (m.result), 200000);
-  g_clear_pointer (&m.result, g_variant_unref);
-  assert_true (mp_pool_join (m.pool, WAIT_LONG, &error));
-  g_object_unref (m.pool);
-  g_mutex_clear (&m.lock);
-  g_cond_clear (&m.cond);
+  map_in_thread_clear (&m);
 }
 
 static gint32
