@@ -113,7 +113,6 @@ _mp_pool_core_unref (MpPoolCore *core)
   g_free (core);
 }
 
-/* Releases the mutex, then returns the GTasks of the jobs that finished meanwhile. */
 /* The core's lock is taken for a few microseconds at a time by the submitting threads, the
  * pool thread and the waiters: polling it for a moment before sleeping on it spares the
  * futex sleep and wake-up (several microseconds each in a virtual machine) that a short
@@ -137,9 +136,10 @@ _mp_pool_core_lock (MpPoolCore *core)
     }
   if (spins > 0)
     _mp_sync_spin_result (FALSE);
-  _mp_pool_core_lock (core);
+  g_mutex_lock (&core->mutex);
 }
 
+/* Releases the mutex, then returns the GTasks of the jobs that finished meanwhile. */
 void
 _mp_pool_core_unlock (MpPoolCore *core)
 {
