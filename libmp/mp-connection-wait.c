@@ -88,6 +88,7 @@ mp_connection_wait_full (GPtrArray  *objects,
   guint n_objects = objects ? objects->len : 0;
   g_autofree struct pollfd *pfds = g_new0 (struct pollfd, n_objects + n_fds + 1);
   gint64 deadline = timeout_us > 0 ? g_get_monotonic_time () + timeout_us : 0;
+  guint n_buffered = 0;
   int r;
 
   g_return_val_if_fail (fds != NULL || n_fds == 0, FALSE);
@@ -96,8 +97,6 @@ mp_connection_wait_full (GPtrArray  *objects,
     *ready_objects = NULL;
   if (ready_fds)
     *ready_fds = NULL;
-
-  guint n_buffered = 0;
 
   for (guint i = 0; i < n_objects; i++)
     {

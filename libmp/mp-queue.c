@@ -1155,12 +1155,14 @@ mp_queue_task_done (MpQueue *self, GError **error)
     guint64 u = __atomic_load_n (&h->unfinished, __ATOMIC_RELAXED);
 
     do
-      if (u == 0)
-        {
-          g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
-                       "task_done() called too many times");
-          return FALSE;
-        }
+      {
+        if (u == 0)
+          {
+            g_set_error (error, MP_ERROR, MP_ERROR_INVALID_ARGUMENT,
+                         "task_done() called too many times");
+            return FALSE;
+          }
+      }
     while (!__atomic_compare_exchange_n (&h->unfinished, &u, u - 1, TRUE, __ATOMIC_SEQ_CST,
                                          __ATOMIC_RELAXED));
     __atomic_store_n (&self->stats->unfinished_tasks, u - 1, __ATOMIC_RELAXED);
