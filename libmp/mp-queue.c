@@ -641,11 +641,14 @@ put_record (MpQueue     *self,
 
   {
     /* Only producers write puts (under put_lock), only consumers gets: the depth from the two
-     * is close enough for a monitor, and costs no look at the consumers' side. */
+     * is close enough for a monitor, and costs no look at the consumers' side. Gets counted
+     * late would make it more than a bounded queue can hold: never report that. */
     guint64 puts = self->stats->puts + 1;
     guint64 gets = __atomic_load_n (&self->stats->gets, __ATOMIC_RELAXED);
 
     depth = puts > gets ? puts - gets : 0;
+    if (h->maxsize > 0)
+      depth = MIN (depth, (guint64) h->maxsize);
     __atomic_store_n (&self->stats->puts, puts, __ATOMIC_RELAXED);
     __atomic_store_n (&self->stats->bytes_put, self->stats->bytes_put + length, __ATOMIC_RELAXED);
     __atomic_store_n (&self->stats->depth, depth, __ATOMIC_RELAXED);
