@@ -26,8 +26,8 @@
  * tasks behind it never started and go back to the front of pending. Nothing waits for ever.
  *
  * Workers are started by the creating thread at first (so a single-threaded program forks
- * before the pool thread exists), replacements by the pool thread. PR_SET_PDEATHSIG is not
- * used (see mp-pool.h); workers watch the parent's pidfd instead (mp-pool-worker.c).
+ * before the pool thread exists), replacements by the pool thread. How a worker learns that
+ * its parent died depends on which thread started it (parent_thread_lasts(), mp-pool-worker.c).
  *
  * Shutdown: after close(), each worker gets a QUIT once nothing is pending (and no map is still
  * queuing its chunks) and its own tasks are done, and the thread ends when the last worker
@@ -153,6 +153,22 @@ live_workers (ProcBackend *pb)
   return n;
 }
 
+static __thread gboolean in_pool_thread;
+
+/* Whether the thread starting a worker now is its parent for good: the worker is its child
+ * (fork, spawn; not forkserver), and the thread is the pool thread, which ends after the
+ * workers, or the main thread, which ends with the process. Then a worker's parent-death
+ * signal fires only when it should. */
+static gboolean
+parent_thread_lasts (MpPoolCore *core)
+{
+  const char *method = mp_context_get_start_method (core->context);
+
+  if (g_strcmp0 (method, "fork") != 0 && g_strcmp0 (method, "spawn") != 0)
+    return FALSE;
+  return in_pool_thread || gettid () == getpid ();
+}
+
 /* Starts the worker for slot @index; called unlocked. */
 static Worker *
 worker_start (MpPoolCore *core, ProcBackend *pb, guint index, GError **error)
@@ -202,10 +218,11 @@ worker_start (MpPoolCore *core, ProcBackend *pb, guint index, GError **error)
   __atomic_store_n (&slot->state, MP_POOL_SLOT_STARTING, __ATOMIC_RELEASE);
 
   target = mp_callable_new_with_fds (_mp_pool_worker_main,
-                                     g_variant_new ("(utiihhmvs)", index, core->id,
+                                     g_variant_new ("(utiihhmvsb)", index, core->id,
                                                     (gint32) pb->object_index,
                                                     (gint32) core->maxtasks, h_sock, h_shm,
-                                                    init, core->label),
+                                                    init, core->label,
+                                                    parent_thread_lasts (core)),
                                      fds);
   process = mp_context_process_new (core->context, target);
   _mp_process_set_role (process, MP_ROLE_WORKER);
@@ -908,6 +925,7 @@ pool_thread (gpointer data)
   GArray *pfds = g_array_new (FALSE, TRUE, sizeof (struct pollfd));
   GArray *done = g_array_new (FALSE, FALSE, sizeof (Done));
 
+  in_pool_thread = TRUE;
   _mp_pool_core_lock (core);
   for (;;)
     {

@@ -17,8 +17,11 @@
  * error code) go into this process's own ring, stamped with the times the worker reads anyway
  * for the task's slot and duration: a clock read is most of what an event costs.
  *
- * A watchdog thread polls a pidfd of the parent process and ends the worker when the parent
- * ends, however it ends. SIGINT is ignored: a terminal's Ctrl-C goes to the whole process group,
+ * The worker ends when the parent ends, however it ends: by the kernel's parent-death signal
+ * when the thread that started it lasts as long as the parent process or the pool (a signal is
+ * tied to that thread), otherwise by a watchdog thread that polls a pidfd of the parent. The
+ * signal is cheaper: a second thread costs its creation, and at exit a scheduling round trip
+ * before the parent sees the worker gone. SIGINT is ignored: a terminal's Ctrl-C goes to the whole process group,
  * and what happens then is the parent's decision.
  */
 
@@ -80,21 +83,33 @@ watchdog (void *data)
   return NULL;
 }
 
+/* Makes this worker end when its parent does. With @parent_thread_lasts, the thread that
+ * started it lives as long as the parent process (its main thread) or outlives the workers
+ * (the pool thread), so the kernel's parent-death signal is enough; the watchdog thread is for
+ * the others: a pool made in a short-lived thread, forkserver children. */
 static void
-start_watchdog (void)
+start_watchdog (gboolean parent_thread_lasts)
 {
   MpProcess *parent = mp_parent_process ();
+  pid_t ppid = parent ? mp_process_get_pid (parent) : 0;
   int fd = parent ? mp_process_get_sentinel (parent, NULL) : -1;
   pthread_attr_t attr;
   pthread_t thread;
   sigset_t all, old;
 
+  /* A parent that died before the prctl() no longer is our parent: then the watchdog's pidfd
+   * is readable at once. */
+  if (parent_thread_lasts && ppid != 0 && prctl (PR_SET_PDEATHSIG, SIGKILL) == 0 &&
+      getppid () == ppid)
+    return;
+  if (parent_thread_lasts)
+    (void) prctl (PR_SET_PDEATHSIG, 0);
+
   if (fd >= 0)
     fd = dup (fd);
   if (fd < 0)
     {
-      /* No pidfd on the parent: the kernel's parent-death signal is the next best thing. */
-      pid_t ppid = parent ? mp_process_get_pid (parent) : 0;
+      /* No pidfd on the parent: the parent-death signal is the next best thing. */
       (void) prctl (PR_SET_PDEATHSIG, SIGKILL);
       if (ppid != 0 && getppid () != ppid)
         _exit (1);
@@ -362,21 +377,22 @@ _mp_pool_worker_main (GVariant *args, GUnixFDList *fds, GError **error)
   guint32 index;
   guint64 pool_id;
   gint32 object_index, maxtasks, h_sock, h_shm;
+  gboolean parent_thread_lasts;
   MpPoolShmHeader *shm;
   gsize shm_size;
   int shm_fd;
   Worker w = { 0 };
 
-  if (!g_variant_is_of_type (args, G_VARIANT_TYPE ("(utiihhmvs)")))
+  if (!g_variant_is_of_type (args, G_VARIANT_TYPE ("(utiihhmvsb)")))
     {
       g_set_error_literal (error, MP_ERROR, MP_ERROR_SERIALIZATION, "bad pool worker arguments");
       return NULL;
     }
-  g_variant_get (args, "(utiihhmv&s)", &index, &pool_id, &object_index, &maxtasks, &h_sock,
-                 &h_shm, &init, &label);
+  g_variant_get (args, "(utiihhmv&sb)", &index, &pool_id, &object_index, &maxtasks, &h_sock,
+                 &h_shm, &init, &label, &parent_thread_lasts);
 
   signal (SIGINT, SIG_IGN);
-  start_watchdog ();
+  start_watchdog (parent_thread_lasts);
 
   w.index = index;
   w.pool_id = pool_id;

@@ -100,12 +100,15 @@ G_BEGIN_DECLS
  *   instead of restarting workers forever.
  * - mp_pool_terminate() returns at once however many tasks are pending (they fail with
  *   %MP_ERROR_CLOSED), and kills the running ones.
- * - Workers die with the pool's process: each worker has a watchdog thread that polls a pidfd
- *   of the parent process and exits when it ends (SIGINT, SIGKILL, a crash), and an exit
- *   handler terminates the pools of a process that calls exit(). PR_SET_PDEATHSIG is not used:
- *   it fires when the *thread* that forked the worker exits, which would kill the workers of a
- *   pool created in a short-lived thread, and it does not reach forkserver children. Workers
- *   ignore SIGINT: Ctrl-C in a terminal is for the parent, which decides.
+ * - Workers die with the pool's process, however it ends (SIGINT, SIGKILL, a crash), and an
+ *   exit handler terminates the pools of a process that calls exit(). The kernel's parent-death
+ *   signal (PR_SET_PDEATHSIG) does it for the workers that the main thread or the pool's own
+ *   thread started with fork or spawn. That signal fires when the *thread* that started the
+ *   worker ends, so the workers of a pool made in another thread, and forkserver children, have
+ *   a watchdog thread instead, which polls a pidfd of the parent process. (A main thread that
+ *   calls pthread_exit() while the process goes on ends its pools' first workers; the pool
+ *   replaces them.) Workers ignore SIGINT: Ctrl-C in a terminal is for the parent, which
+ *   decides.
  *
  * ## What a monitor sees
  *

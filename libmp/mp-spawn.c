@@ -228,7 +228,9 @@ _mp_start_fork (MpProcess *self, GError **error)
   pid_t pid;
   int errsv;
 
-  if (_mp_count_threads () > 1 && g_once_init_enter (&warned))
+  /* Threads are counted only until the warning was given: it costs a directory read. */
+  if (g_atomic_pointer_get (&warned) == 0 && _mp_count_threads () > 1 &&
+      g_once_init_enter (&warned))
     {
       _mp_warning ("This process (pid=%d) is multi-threaded, use of fork() may lead to "
                    "deadlocks in the child; use the forkserver start method "

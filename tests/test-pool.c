@@ -1411,11 +1411,34 @@ process_gone (pid_t pid)
   return paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
+/*
+ * The helper (this program with --orphans-helper METHOD HOW) makes a pool, prints its two
+ * worker pids and waits; the test then kills it with SIGINT and expects the workers gone.
+ * HOW is where the workers came from, since that decides how they learn of their parent's end:
+ * "main" (forked by the main thread), "thread" (by a thread that ended before the pids were
+ * printed: a task ran after it ended, and the pids are those it started) or "replaced" (worker 0 was killed, its replacement was
+ * forked by the pool thread).
+ */
+static GPid orphans_helper_pid;
+
+/* A failed check leaves the helper running: it must not outlive the test. */
+static int
+teardown_orphans_helper (void **state)
+{
+  if (orphans_helper_pid > 0)
+    {
+      kill (orphans_helper_pid, SIGKILL);
+      (void) waitpid (orphans_helper_pid, NULL, 0);
+      orphans_helper_pid = 0;
+    }
+  return 0;
+}
+
 static void
-test_sigint_no_orphans (void **state)
+no_orphans (const char *how)
 {
   g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  const char *argv[] = { exe, "--sigint-helper", method, NULL };
+  const char *argv[] = { exe, "--orphans-helper", method, how, NULL };
   g_autoptr(GError) error = NULL;
   GPid helper;
   int out_fd;
@@ -1427,6 +1450,7 @@ test_sigint_no_orphans (void **state)
 
   assert_true (g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
                                          NULL, NULL, &helper, NULL, &out_fd, NULL, &error));
+  orphans_helper_pid = helper;
   while (len < sizeof buf - 1)
     {
       ssize_t n = read (out_fd, buf + len, sizeof buf - 1 - len);
@@ -1439,8 +1463,10 @@ test_sigint_no_orphans (void **state)
   close (out_fd);
   assert_int_equal (sscanf (buf, "%d %d", &pids[0], &pids[1]), 2);
   assert_false (process_gone (pids[0]));
+  assert_false (process_gone (pids[1]));
   assert_int_equal (kill (helper, SIGINT), 0);
   assert_int_equal (waitpid (helper, &status, 0), helper);
+  orphans_helper_pid = 0;
   assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGINT);
   deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
   while ((!process_gone (pids[0]) || !process_gone (pids[1])) &&
@@ -1450,23 +1476,84 @@ test_sigint_no_orphans (void **state)
   assert_true (process_gone (pids[1]));
 }
 
+static void
+test_sigint_no_orphans (void **state)
+{
+  no_orphans ("main");
+}
+
+static void
+test_no_orphans_from_ended_thread (void **state)
+{
+  no_orphans ("thread");
+}
+
+static void
+test_no_orphans_after_replacement (void **state)
+{
+  no_orphans ("replaced");
+}
+
+static GArray *first_pids;
+
+static gpointer
+new_pool_in_thread (gpointer data)
+{
+  MpPool *pool = mp_pool_new_full (data, NULL);
+
+  if (pool != NULL)
+    first_pids = mp_pool_dup_worker_pids (pool);
+  return pool;
+}
+
 static int
-sigint_helper (const char *m)
+orphans_helper (const char *m, const char *how)
 {
   MpPoolOptions o = MP_POOL_OPTIONS_INIT;
   MpPool *pool;
   g_autoptr(MpCallable) sl = mp_callable_new (sleep_ms, NULL);
+  g_autoptr(GVariant) pid = NULL;
   GArray *pids;
 
   o.processes = 2;
   o.context = mp_get_context (m, NULL);
-  pool = mp_pool_new_full (&o, NULL);
+  if (g_str_equal (how, "thread"))
+    pool = g_thread_join (g_thread_new ("short-lived", new_pool_in_thread, &o));
+  else
+    pool = mp_pool_new_full (&o, NULL);
   if (pool == NULL)
     return 2;
+  /* the workers outlived the thread that made them, and still work */
+  pid = mp_pool_apply (pool, sl, g_variant_new ("(i)", 0), NULL);
+  if (pid == NULL)
+    return 3;
+  if (g_str_equal (how, "replaced"))
+    {
+      g_autoptr(GArray) before = mp_pool_dup_worker_pids (pool);
+      gint32 victim = g_array_index (before, gint32, 0);
+      gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+      kill (victim, SIGKILL);
+      for (;;)
+        {
+          g_autoptr(GArray) now = mp_pool_dup_worker_pids (pool);
+          gint32 p = g_array_index (now, gint32, 0);
+          if (p != 0 && p != victim)
+            break;
+          if (g_get_monotonic_time () > deadline)
+            return 4;
+          g_usleep (1000);
+        }
+      g_clear_pointer (&pid, g_variant_unref);
+      pid = mp_pool_apply (pool, sl, g_variant_new ("(i)", 0), NULL);
+      if (pid == NULL)
+        return 3;
+    }
   /* one busy worker, one idle */
   (void) mp_pool_apply_async_result (pool, sl, g_variant_new ("(i)", 60000), NULL, NULL, NULL,
                                      NULL, NULL);
-  pids = mp_pool_dup_worker_pids (pool);
+  /* from a thread: the workers it forked, which must still be there */
+  pids = first_pids != NULL ? first_pids : mp_pool_dup_worker_pids (pool);
   printf ("%d %d\n", g_array_index (pids, gint32, 0), g_array_index (pids, gint32, 1));
   fflush (stdout);
   for (;;)
@@ -1511,13 +1598,20 @@ main (int argc, char **argv)
     { "slowmo", test_slowmo, setup_fork, NULL, NULL },
     { "unref_terminates", test_unref_terminates, setup_fork, NULL, NULL },
     { "pool_in_child", test_pool_in_child, setup_fork, NULL, NULL },
-    { "sigint_no_orphans/fork", test_sigint_no_orphans, setup_fork, NULL, NULL },
-    { "sigint_no_orphans/spawn", test_sigint_no_orphans, setup_spawn, NULL, NULL },
-    { "sigint_no_orphans/forkserver", test_sigint_no_orphans, setup_forkserver, NULL, NULL },
+    { "sigint_no_orphans/fork", test_sigint_no_orphans, setup_fork, teardown_orphans_helper, NULL },
+    { "sigint_no_orphans/spawn", test_sigint_no_orphans, setup_spawn, teardown_orphans_helper, NULL },
+    { "sigint_no_orphans/forkserver", test_sigint_no_orphans, setup_forkserver,
+      teardown_orphans_helper, NULL },
+    { "no_orphans_from_ended_thread/fork", test_no_orphans_from_ended_thread, setup_fork,
+      teardown_orphans_helper, NULL },
+    { "no_orphans_from_ended_thread/spawn", test_no_orphans_from_ended_thread, setup_spawn,
+      teardown_orphans_helper, NULL },
+    { "no_orphans_after_replacement/fork", test_no_orphans_after_replacement, setup_fork,
+      teardown_orphans_helper, NULL },
   };
 
   mp_init (&argc, &argv);
-  if (argc >= 3 && g_str_equal (argv[1], "--sigint-helper"))
-    return sigint_helper (argv[2]);
+  if (argc >= 4 && g_str_equal (argv[1], "--orphans-helper"))
+    return orphans_helper (argv[2], argv[3]);
   return cmocka_run_group_tests_name ("pool", tests, NULL, NULL);
 }
