@@ -345,6 +345,17 @@ typedef struct
   uint64_t id;           /* task id, function id */
 } MpPoolMsgHeader;
 
+/* The socket buffers of both sides start at this size. A read first fills what is left of it:
+ * growing the buffer would copy it, and fault its pages in, for nothing; only a message bigger
+ * than that grows it, by this much per read. */
+#define MP_POOL_READ_CHUNK  (64 * 1024)
+
+static inline gsize
+_mp_pool_read_size (gsize buffered)
+{
+  return buffered < MP_POOL_READ_CHUNK ? MP_POOL_READ_CHUNK - buffered : MP_POOL_READ_CHUNK;
+}
+
 enum
 {
   MP_POOL_MSG_FUNC = 1,         /* parent → worker: id = function id; a serialized callable */

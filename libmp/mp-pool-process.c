@@ -59,7 +59,6 @@
 #define BATCH               32       /* otherwise tasks wait until there are this many */
 #define WINDOW_TARGET_NS    (G_GINT64_CONSTANT (1000000))    /* queued work per worker */
 #define TERMINATE_GRACE_MS  100
-#define READ_CHUNK          (64 * 1024)
 #define STARTUP_FAILURES    5
 
 typedef struct
@@ -249,7 +248,7 @@ worker_start (MpPoolCore *core, ProcBackend *pb, guint index, GError **error)
   g_queue_init (&w->inflight);
   g_queue_init (&w->out_fds);
   w->out = g_byte_array_new ();
-  w->in = g_byte_array_sized_new (READ_CHUNK);
+  w->in = g_byte_array_sized_new (MP_POOL_READ_CHUNK);
   w->known = g_hash_table_new (NULL, NULL);
   _mp_debug ("%s: started worker %s (pid %d)", core->label, mp_process_get_name (w->process),
              w->pid);
@@ -479,10 +478,11 @@ read_worker (Worker *w)
   for (;;)
     {
       guint old = w->in->len;
+      gsize want = _mp_pool_read_size (old);
       ssize_t n;
 
-      g_byte_array_set_size (w->in, old + READ_CHUNK);
-      n = recv (w->sock, w->in->data + old, READ_CHUNK, MSG_DONTWAIT);
+      g_byte_array_set_size (w->in, (guint) (old + want));
+      n = recv (w->sock, w->in->data + old, want, MSG_DONTWAIT);
       g_byte_array_set_size (w->in, old + (guint) MAX (n, 0));
       if (n > 0)
         continue;

@@ -43,7 +43,6 @@
 #include "mp-trace-private.h"
 
 #define FLUSH_AFTER_NS  (G_GINT64_CONSTANT (200000))
-#define READ_CHUNK      (64 * 1024)
 
 /* A function the parent sent: found in this process, or the reason it was not. */
 typedef struct
@@ -175,11 +174,12 @@ read_more (Worker *w, gboolean block)
       struct msghdr msg = { 0 };
       struct iovec iov;
       guint old = w->in->len;
+      gsize want = _mp_pool_read_size (old);
       ssize_t n;
 
-      g_byte_array_set_size (w->in, old + READ_CHUNK);
+      g_byte_array_set_size (w->in, (guint) (old + want));
       iov.iov_base = w->in->data + old;
-      iov.iov_len = READ_CHUNK;
+      iov.iov_len = want;
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
       msg.msg_control = control.buf;
@@ -427,7 +427,7 @@ _mp_pool_worker_main (GVariant *args, GUnixFDList *fds, GError **error)
     __atomic_store_n (&w.stats->worker_pid[index], w.pid, __ATOMIC_RELAXED);
 
   w.funcs = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) func_entry_free);
-  w.in = g_byte_array_sized_new (READ_CHUNK);
+  w.in = g_byte_array_sized_new (MP_POOL_READ_CHUNK);
   w.out = g_byte_array_new ();
   g_queue_init (&w.fds);
 
