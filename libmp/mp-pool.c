@@ -654,8 +654,11 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
       free_tasks (tasks, n_tasks);
       return SUBMIT_DROPPED;
     }
-  /* Tasks submitted together share one timestamp: one clock read per call, not per task. */
+  /* Tasks submitted together have consecutive ids and share one event. */
   now = _mp_trace_enabled (MP_TRACE_NORMAL) ? _mp_monotonic_ns () : 0;
+  if (now != 0 && n_tasks > 0)
+    _mp_trace_emit_at (now, MP_EVENT_TASK_SUBMITTED, core->id, (gint64) core->next_task_id + 1,
+                       n_tasks);
   for (guint i = 0; i < n_tasks; i++)
     {
       MpPoolTask *task = tasks[i];
@@ -666,8 +669,6 @@ submit_tasks (MpPoolCore *core, MpAsyncResult *job, MpPoolTask **tasks, guint n_
       task->first_item = job->chunk_start[MIN (first_chunk + i, MAX (job->n_chunks, 1) - 1)];
       task->timeout_us = core->task_timeout_us;
       g_queue_push_tail (&core->pending, task);
-      if (now != 0)
-        _mp_trace_emit_at (now, MP_EVENT_TASK_SUBMITTED, core->id, (gint64) task->id, 0);
     }
   core->unfinished += n_tasks;
   core->n_submitted += n_tasks;

@@ -128,8 +128,9 @@ ring_records (const MpArenaRingHeader *ring)
   return (MpArenaEventRecord *) (ring + 1);
 }
 
-void
-_mp_trace_emit_to_slot (int slot, MpEventType type, guint64 object, gint64 a, gint64 b)
+/* Writes one record into @slot's ring; a timestamp of 0 reads the clock. */
+static inline void
+ring_write (int slot, guint64 timestamp_ns, MpEventType type, guint64 object, gint64 a, gint64 b)
 {
   MpArenaRingHeader *ring;
   MpArenaEventRecord *rec;
@@ -154,7 +155,8 @@ _mp_trace_emit_to_slot (int slot, MpEventType type, guint64 object, gint64 a, gi
 
   __atomic_store_n (&rec->seq, 0, __ATOMIC_RELAXED);
   __atomic_thread_fence (__ATOMIC_RELEASE);
-  __atomic_store_n (&rec->timestamp_ns, _mp_monotonic_ns (), __ATOMIC_RELAXED);
+  __atomic_store_n (&rec->timestamp_ns, timestamp_ns != 0 ? timestamp_ns : _mp_monotonic_ns (),
+                    __ATOMIC_RELAXED);
   __atomic_store_n (&rec->pid, pid, __ATOMIC_RELAXED);
   __atomic_store_n (&rec->type, (guint32) type, __ATOMIC_RELAXED);
   __atomic_store_n (&rec->object, object, __ATOMIC_RELAXED);
@@ -165,9 +167,15 @@ _mp_trace_emit_to_slot (int slot, MpEventType type, guint64 object, gint64 a, gi
 }
 
 void
+_mp_trace_emit_to_slot (int slot, MpEventType type, guint64 object, gint64 a, gint64 b)
+{
+  ring_write (slot, 0, type, object, a, b);
+}
+
+void
 _mp_trace_emit (MpEventType type, guint64 object, gint64 a, gint64 b)
 {
-  _mp_trace_emit_to_slot (_mp_arena_self_slot, type, object, a, b);
+  ring_write (_mp_arena_self_slot, 0, type, object, a, b);
 }
 
 /* As _mp_trace_emit(), with a CLOCK_MONOTONIC timestamp the caller has already read (a pool
@@ -175,37 +183,7 @@ _mp_trace_emit (MpEventType type, guint64 object, gint64 a, gint64 b)
 void
 _mp_trace_emit_at (guint64 timestamp_ns, MpEventType type, guint64 object, gint64 a, gint64 b)
 {
-  MpArenaRingHeader *ring;
-  MpArenaEventRecord *rec;
-  guint32 mask;
-  guint64 pos;
-  int pid;
-
-  if (_mp_arena == NULL || !_mp_arena->writable ||
-      (ring = _mp_arena_ring (_mp_arena, _mp_arena_self_slot)) == NULL)
-    return;
-
-  pid = __atomic_load_n (&self_pid_cache, __ATOMIC_RELAXED);
-  if (G_UNLIKELY (pid == 0))
-    {
-      pid = getpid ();
-      __atomic_store_n (&self_pid_cache, pid, __ATOMIC_RELAXED);
-    }
-
-  mask = _mp_arena_header (_mp_arena)->ring_capacity - 1;
-  pos = __atomic_fetch_add (&ring->head, 1, __ATOMIC_RELAXED);
-  rec = &ring_records (ring)[pos & mask];
-
-  __atomic_store_n (&rec->seq, 0, __ATOMIC_RELAXED);
-  __atomic_thread_fence (__ATOMIC_RELEASE);
-  __atomic_store_n (&rec->timestamp_ns, timestamp_ns, __ATOMIC_RELAXED);
-  __atomic_store_n (&rec->pid, pid, __ATOMIC_RELAXED);
-  __atomic_store_n (&rec->type, (guint32) type, __ATOMIC_RELAXED);
-  __atomic_store_n (&rec->object, object, __ATOMIC_RELAXED);
-  __atomic_store_n (&rec->a, a, __ATOMIC_RELAXED);
-  __atomic_store_n (&rec->b, b, __ATOMIC_RELAXED);
-  /* Pairs with the reader's load-acquire of seq. */
-  __atomic_store_n (&rec->seq, pos + 1, __ATOMIC_RELEASE);
+  ring_write (_mp_arena_self_slot, timestamp_ns, type, object, a, b);
 }
 
 void

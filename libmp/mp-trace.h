@@ -45,7 +45,8 @@ typedef enum
  *   object = the child's slot, a = child pid, b = exit code (negative: killed by signal −b)
  * @MP_EVENT_PROCESS_EXITING: the child returned from its target; emitted by the child.
  *   object = own slot, a = the exit code it is about to use
- * @MP_EVENT_TASK_SUBMITTED: object = pool, a = task id
+ * @MP_EVENT_TASK_SUBMITTED: object = pool, a = task id, b = how many tasks were submitted
+ *   together: their ids are a, a + 1, … (a map's chunks come in batches; 0 means 1)
  * @MP_EVENT_TASK_STARTED: object = pool, a = task id, b = worker pid
  * @MP_EVENT_TASK_FINISHED: object = pool, a = task id, b = duration in ns
  * @MP_EVENT_TASK_FAILED: object = pool, a = task id, b = error code

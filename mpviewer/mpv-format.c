@@ -118,6 +118,9 @@ mpv_format_event_details (MpMonitor *monitor, const MpTraceEvent *ev)
   switch (ev->type)
     {
     case MP_EVENT_TASK_SUBMITTED:
+      if (ev->b > 1)
+        return g_strdup_printf ("%s: tasks %" G_GINT64_FORMAT "–%" G_GINT64_FORMAT, obj, ev->a,
+                                ev->a + ev->b - 1);
       return g_strdup_printf ("%s: task %" G_GINT64_FORMAT, obj, ev->a);
     case MP_EVENT_TASK_STARTED:
       return g_strdup_printf ("%s: task %" G_GINT64_FORMAT " on worker %" G_GINT64_FORMAT,
