@@ -101,6 +101,7 @@ mp_async_result_unref (MpAsyncResult *self)
   g_queue_clear (&self->done_order);
   g_clear_error (&self->error);
   g_clear_pointer (&self->value, g_variant_unref);
+  g_clear_pointer (&self->items, g_bytes_unref);
   g_clear_object (&self->task);
   if (self->notify)
     self->notify (self->user_data);

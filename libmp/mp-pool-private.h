@@ -92,7 +92,9 @@ struct _MpPoolTask
   GVariant       *bound;        /* the callable's bound arguments; NULL when `()` */
   GUnixFDList    *fds;          /* the callable's descriptors, or NULL */
   const char     *chunk_type;   /* interned: the type the worker reads the chunk as */
-  GBytes         *chunk_data;
+  GBytes         *chunk_data;   /* NULL when the chunk lies in job->items */
+  const guint8   *chunk_ptr;    /* the chunk's bytes, in chunk_data or job->items */
+  gsize           chunk_len;
   guint32         flags;        /* MP_POOL_TASK_* */
   gint64          timeout_us;   /* once started; 0 for none */
   gpointer        worker;       /* the backend's note of who runs it */
@@ -193,6 +195,10 @@ struct _MpAsyncResult
   gboolean          none;             /* apply: the task returned NULL */
   GVariant         *value;            /* apply: the value; map: the merged array */
   gboolean          merged;
+  /* map of fixed-size items: their bytes, which its chunks point into. A chunk of its own
+   * would cost every task an allocation and two atomic operations on the one reference count
+   * shared by the submitting thread and the pool thread. */
+  GBytes           *items;
 
   MpResultCallback  callback;
   MpErrorCallback   error_callback;
@@ -217,6 +223,7 @@ struct _MpAsyncResult
 
 /* mp-pool.c */
 MpPoolCore     *_mp_pool_core_ref             (MpPoolCore    *core);
+GBytes         *_mp_pool_task_dup_chunk       (MpPoolTask    *task);
 void            _mp_pool_core_unref           (MpPoolCore    *core);
 void            _mp_pool_core_lock            (MpPoolCore    *core);
 void            _mp_pool_core_unlock          (MpPoolCore    *core);

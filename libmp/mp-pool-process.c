@@ -330,8 +330,8 @@ append_task (ProcBackend *pb, Worker *w, MpPoolTask *task, GError **error)
   MpPoolTaskHeader th = { 0 };
   guint id = func_id_locked (pb, task->func);
   const char *bound_type = task->bound ? g_variant_get_type_string (task->bound) : "";
-  gsize chunk_len, payload;
-  gconstpointer chunk_data = g_bytes_get_data (task->chunk_data, &chunk_len);
+  gsize chunk_len = task->chunk_len, payload;
+  gconstpointer chunk_data = task->chunk_ptr;
   guint n_fds = task->fds ? (guint) g_unix_fd_list_get_length (task->fds) : 0;
   gsize start;
   guint8 *p;

@@ -590,9 +590,26 @@ task_init (MpPoolTask  *task,
   task->fds = mp_callable_get_fds (func) ? g_object_ref (mp_callable_get_fds (func)) : NULL;
   task->chunk_type = chunk_type;
   task->chunk_data = chunk_data;
+  if (chunk_data != NULL)
+    task->chunk_ptr = g_bytes_get_data (chunk_data, &task->chunk_len);
   task->n_items = n_items;
   task->flags = flags;
   return task;
+}
+
+/* A new reference on the task's chunk, for a GVariant made from it that may outlive the job
+ * (the function of a thread pool may keep its arguments). */
+GBytes *
+_mp_pool_task_dup_chunk (MpPoolTask *task)
+{
+  gsize size;
+  const guint8 *base;
+
+  if (task->chunk_data != NULL)
+    return g_bytes_ref (task->chunk_data);
+  base = g_bytes_get_data (task->job->items, &size);
+  return g_bytes_new_from_bytes (task->job->items, (gsize) (task->chunk_ptr - base),
+                                 task->chunk_len);
 }
 
 static MpPoolTask *
@@ -712,6 +729,7 @@ struct _MapPlan
   guint32      flags;
   gsize        n;
   gsize        cs;
+  gsize        fixed;        /* of an item, when the chunks point into job->items; or 0 */
 };
 typedef struct _MapPlan MapPlan;
 
@@ -748,9 +766,17 @@ submit_map (MpPoolCore *core, MpAsyncResult *job, const MapPlan *plan, GError **
           gsize start = (c + i) * plan->cs;
           guint count = (guint) MIN (plan->cs, plan->n - start);
 
-          batch[i] = task_new (core, plan->func, plan->chunk_type,
-                               _mp_pool_slice_array (plan->array, start, count), count,
-                               plan->flags);
+          if (plan->fixed > 0)
+            {
+              batch[i] = task_new (core, plan->func, plan->chunk_type, NULL, count, plan->flags);
+              batch[i]->chunk_ptr = (const guint8 *) g_bytes_get_data (job->items, NULL) +
+                                    start * plan->fixed;
+              batch[i]->chunk_len = count * plan->fixed;
+            }
+          else
+            batch[i] = task_new (core, plan->func, plan->chunk_type,
+                                 _mp_pool_slice_array (plan->array, start, count), count,
+                                 plan->flags);
         }
       switch (submit_tasks (core, job, batch, (guint) k, (guint) c, error))
         {
@@ -953,6 +979,12 @@ prepare_map (MpPool      *self,
   (*plan)->flags = flags;
   (*plan)->n = n;
   (*plan)->cs = cs;
+  /* Fixed-size items in normal form: a chunk is a range of the array's bytes. */
+  (*plan)->fixed = _mp_pool_type_fixed_size (elem, NULL);
+  if ((*plan)->fixed > 0 && g_variant_get_size ((*plan)->array) == n * (*plan)->fixed)
+    job->items = g_variant_get_data_as_bytes ((*plan)->array);
+  else
+    (*plan)->fixed = 0;
   return job;
 }
 

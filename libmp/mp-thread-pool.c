@@ -102,7 +102,10 @@ pool_thread_worker (gpointer data)
 
       type = g_variant_type_new (task->chunk_type);
       /* Built by the pool from an array in normal form: trusted. */
-      chunk = g_variant_ref_sink (g_variant_new_from_bytes (type, task->chunk_data, TRUE));
+      {
+        g_autoptr(GBytes) bytes = _mp_pool_task_dup_chunk (task);
+        chunk = g_variant_ref_sink (g_variant_new_from_bytes (type, bytes, TRUE));
+      }
       t0 = _mp_monotonic_ns ();
       if (_mp_trace_enabled (MP_TRACE_NORMAL))
         _mp_trace_emit_at (t0, MP_EVENT_TASK_STARTED, core->id, (gint64) task->id, tid);
