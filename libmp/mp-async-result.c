@@ -119,6 +119,7 @@ _mp_pool_task_free (MpPoolTask *task)
   g_clear_pointer (&task->bound, g_variant_unref);
   g_clear_object (&task->fds);
   g_clear_pointer (&task->chunk_data, g_bytes_unref);
+  g_clear_pointer (&task->args, g_variant_unref);
   job = g_steal_pointer (&task->job);
   if (!task->embedded)
     g_free (task);

@@ -24,6 +24,7 @@
 
 #pragma once
 
+#include <string.h>
 #include <sys/types.h>
 
 #include "mp-object-private.h"
@@ -92,9 +93,12 @@ struct _MpPoolTask
   GVariant       *bound;        /* the callable's bound arguments; NULL when `()` */
   GUnixFDList    *fds;          /* the callable's descriptors, or NULL */
   const char     *chunk_type;   /* interned: the type the worker reads the chunk as */
-  GBytes         *chunk_data;   /* NULL when the chunk lies in job->items */
+  GBytes         *chunk_data;   /* NULL when the chunk lies in job->items or is @args */
   const guint8   *chunk_ptr;    /* the chunk's bytes, in chunk_data or job->items */
   gsize           chunk_len;
+  GVariant       *args;         /* apply of fixed-size arguments: the chunk (a one-item array
+                                 * has the item's bytes), serialized straight into the message
+                                 * by the pool thread, not by the submitting one */
   guint32         flags;        /* MP_POOL_TASK_* */
   gint64          timeout_us;   /* once started; 0 for none */
   gpointer        worker;       /* the backend's note of who runs it */
@@ -351,6 +355,29 @@ typedef struct
   uint16_t n_fds;
   uint64_t id;           /* task id, function id */
 } MpPoolMsgHeader;
+
+/* Message fields are padded to 8 bytes. These write @len bytes of @data, or of @v serialized,
+ * at @p, then zeros up to the next multiple of 8; they return the new end. */
+static inline guint8 *
+_mp_pool_put_padded (guint8 *p, gconstpointer data, gsize len)
+{
+  gsize padded = (len + 7) & ~(gsize) 7;
+
+  if (len > 0)
+    memcpy (p, data, len);
+  memset (p + len, 0, padded - len);
+  return p + padded;
+}
+
+static inline guint8 *
+_mp_pool_store_padded (guint8 *p, GVariant *v, gsize len)
+{
+  gsize padded = (len + 7) & ~(gsize) 7;
+
+  g_variant_store (v, p);
+  memset (p + len, 0, padded - len);
+  return p + padded;
+}
 
 /* The socket buffers of both sides start at this size. A read first fills what is left of it:
  * growing the buffer would copy it, and fault its pages in, for nothing; only a message bigger

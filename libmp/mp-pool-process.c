@@ -312,17 +312,6 @@ append_func (Worker *w, MpFunc func, guint id, GError **error)
   return TRUE;
 }
 
-static inline guint8 *
-put_padded (guint8 *p, gconstpointer data, gsize len)
-{
-  gsize padded = (len + 7) & ~(gsize) 7;
-
-  if (len > 0)
-    memcpy (p, data, len);
-  memset (p + len, 0, padded - len);
-  return p + padded;
-}
-
 static gboolean
 append_task (ProcBackend *pb, Worker *w, MpPoolTask *task, GError **error)
 {
@@ -369,15 +358,14 @@ append_task (ProcBackend *pb, Worker *w, MpPoolTask *task, GError **error)
   p += sizeof th;
   if (task->bound)
     {
-      gsize padded = (th.bound_len + 7) & ~(gsize) 7;
-
-      p = put_padded (p, bound_type, th.bound_type_len);
-      g_variant_store (task->bound, p);
-      memset (p + th.bound_len, 0, padded - th.bound_len);
-      p += padded;
+      p = _mp_pool_put_padded (p, bound_type, th.bound_type_len);
+      p = _mp_pool_store_padded (p, task->bound, th.bound_len);
     }
-  p = put_padded (p, task->chunk_type, th.chunk_type_len);
-  p = put_padded (p, chunk_data, chunk_len);
+  p = _mp_pool_put_padded (p, task->chunk_type, th.chunk_type_len);
+  if (task->args != NULL)
+    p = _mp_pool_store_padded (p, task->args, chunk_len);
+  else
+    p = _mp_pool_put_padded (p, chunk_data, chunk_len);
   g_assert (p == w->out->data + w->out->len);
 
   if (n_fds > 0)

@@ -855,18 +855,6 @@ _mp_pool_msg_end (GByteArray *out, gsize start)
   h->size = (guint32) (out->len - start - sizeof *h);
 }
 
-/* Appends @len bytes of @data and zeros up to the next multiple of 8; returns the new end. */
-static inline guint8 *
-put_padded (guint8 *p, gconstpointer data, gsize len)
-{
-  gsize padded = align_up (len, 8);
-
-  if (len > 0)
-    memcpy (p, data, len);
-  memset (p + len, 0, padded - len);
-  return p + padded;
-}
-
 void
 _mp_pool_msg_append_result (GByteArray          *out,
                             guint16              kind,
@@ -910,8 +898,8 @@ _mp_pool_msg_append_result (GByteArray          *out,
   p += sizeof h;
   memcpy (p, &rh, sizeof rh);
   p += sizeof rh;
-  p = put_padded (p, elem, rh.type_len);
-  p = put_padded (p, data, data_len);
+  p = _mp_pool_put_padded (p, elem, rh.type_len);
+  p = _mp_pool_put_padded (p, data, data_len);
   if (error)
     {
       memcpy (p, domain, rh.error_domain_len);

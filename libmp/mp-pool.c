@@ -607,6 +607,8 @@ _mp_pool_task_dup_chunk (MpPoolTask *task)
 
   if (task->chunk_data != NULL)
     return g_bytes_ref (task->chunk_data);
+  if (task->args != NULL)
+    return g_variant_get_data_as_bytes (task->args);
   base = g_bytes_get_data (task->job->items, &size);
   return g_bytes_new_from_bytes (task->job->items, (gsize) (task->chunk_ptr - base),
                                  task->chunk_len);
@@ -830,7 +832,7 @@ prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GError **error)
   args_type = g_variant_get_type_string (owned);
   chunk_type = _mp_pool_type_lookup (args_type, strlen (args_type), TRUE, &fixed);
   if (fixed > 0 && g_variant_get_size (owned) == fixed)
-    data = g_variant_get_data_as_bytes (owned);   /* an array of one fixed-size item: its bytes */
+    data = NULL;      /* an array of one fixed-size item: its bytes, stored at dispatch */
   else
     {
       g_autoptr(GVariant) array = g_variant_ref_sink (g_variant_new_array (NULL, &owned, 1));
@@ -840,6 +842,11 @@ prepare_apply (MpPool *self, MpCallable *func, GVariant *args, GError **error)
   /* A batched function gets the same one-item array and returns a one-result array. */
   task_init (&job->one_task, func, chunk_type, data, 1,
              mp_callable_is_batched (func) ? MP_POOL_TASK_BATCH : 0);
+  if (data == NULL)
+    {
+      job->one_task.args = g_steal_pointer (&owned);
+      job->one_task.chunk_len = fixed;
+    }
   job->one_task.embedded = TRUE;
   return job;
 }
