@@ -227,13 +227,13 @@ struct _MpAsyncResult
 
 /* mp-pool.c */
 MpPoolCore     *_mp_pool_core_ref             (MpPoolCore    *core);
-GBytes         *_mp_pool_task_dup_chunk       (MpPoolTask    *task);
 void            _mp_pool_core_unref           (MpPoolCore    *core);
 void            _mp_pool_core_lock            (MpPoolCore    *core);
 void            _mp_pool_core_unlock          (MpPoolCore    *core);
 void            _mp_pool_core_broadcast_locked (MpPoolCore   *core);
 void            _mp_pool_core_cond_wait_locked (MpPoolCore   *core);
 void            _mp_pool_core_update_stats_locked (MpPoolCore *core);
+GBytes         *_mp_pool_task_dup_chunk       (MpPoolTask    *task);
 gboolean        _mp_pool_core_wait_locked     (MpPoolCore    *core,
                                                gint64         deadline_us);
 void            _mp_pool_core_dispatch_callbacks_locked (MpPoolCore *core);

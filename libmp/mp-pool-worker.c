@@ -21,8 +21,8 @@
  * when the thread that started it lasts as long as the parent process or the pool (a signal is
  * tied to that thread), otherwise by a watchdog thread that polls a pidfd of the parent. The
  * signal is cheaper: a second thread costs its creation, and at exit a scheduling round trip
- * before the parent sees the worker gone. SIGINT is ignored: a terminal's Ctrl-C goes to the whole process group,
- * and what happens then is the parent's decision.
+ * before the parent sees the worker gone. SIGINT is ignored: a terminal's Ctrl-C goes to the
+ * whole process group, and what happens then is the parent's decision.
  */
 
 #include "config.h"
