@@ -202,6 +202,51 @@ test_results_equal_serial (void **state)
   close_join (pool);
 }
 
+/* (x): keeps its argument tuple (a thread pool's function may: it shares the process) */
+static GPtrArray *kept_args;
+G_LOCK_DEFINE_STATIC (kept_args);
+
+static GVariant *
+keep_args (GVariant *args, GUnixFDList *fds, GError **error)
+{
+  G_LOCK (kept_args);
+  g_ptr_array_add (kept_args, g_variant_ref (args));
+  G_UNLOCK (kept_args);
+  return g_variant_new_int32 (0);
+}
+
+/* Arguments a function kept stay valid after their map, apply and pool are gone: a map's
+ * chunks point into the job's items, an apply's into its arguments. */
+static void
+test_kept_arguments_outlive_the_job (void **state)
+{
+  MpPool *pool = mp_thread_pool_new (2, NULL);
+  g_autoptr(MpCallable) keep = mp_callable_new (keep_args, NULL);
+  g_autoptr(GVariant) res = NULL;
+  g_autoptr(GVariant) one = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 sum = 0;
+
+  kept_args = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  res = mp_pool_map (pool, keep, range_i (300), 7, &error);
+  assert_non_null (res);
+  one = mp_pool_apply (pool, keep, g_variant_new ("(i)", 1000), &error);
+  assert_non_null (one);
+  close_join (pool);
+  g_object_unref (pool);
+  g_clear_pointer (&res, g_variant_unref);
+
+  assert_int_equal (kept_args->len, 301);
+  for (guint i = 0; i < kept_args->len; i++)
+    {
+      gint32 x;
+      g_variant_get (kept_args->pdata[i], "(i)", &x);
+      sum += x;
+    }
+  assert_int_equal (sum, 299 * 300 / 2 + 1000);
+  g_clear_pointer (&kept_args, g_ptr_array_unref);
+}
+
 /* Threads: one process, several thread ids. */
 /* The same batched callable as a process pool's: one call per chunk, the same results. */
 static void
@@ -368,6 +413,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_invalid),
     cmocka_unit_test (test_results_equal_serial),
     cmocka_unit_test (test_batched),
+    cmocka_unit_test (test_kept_arguments_outlive_the_job),
     cmocka_unit_test (test_threads_not_processes),
     cmocka_unit_test (test_errors),
     cmocka_unit_test (test_initializer_per_thread),
