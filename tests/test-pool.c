@@ -1418,8 +1418,8 @@ process_gone (pid_t pid)
  * worker pids and waits; the test then kills it with SIGINT and expects the workers gone.
  * HOW is where the workers came from, since that decides how they learn of their parent's end:
  * "main" (forked by the main thread), "thread" (by a thread that ended before the pids were
- * printed: a task ran after it ended, and the pids are those it started) or "replaced" (worker 0 was killed, its replacement was
- * forked by the pool thread).
+ * printed; a task ran after it ended, and the pids are those it started) or "replaced"
+ * (worker 0 was killed, and its replacement was forked by the pool thread).
  */
 static GPid orphans_helper_pid;
 
@@ -1525,7 +1525,7 @@ orphans_helper (const char *m, const char *how)
     pool = mp_pool_new_full (&o, NULL);
   if (pool == NULL)
     return 2;
-  /* the workers outlived the thread that made them, and still work */
+  /* the workers answer ("thread": after the thread that made them ended) */
   pid = mp_pool_apply (pool, sl, g_variant_new ("(i)", 0), NULL);
   if (pid == NULL)
     return 3;
