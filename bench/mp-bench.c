@@ -1132,11 +1132,12 @@ monitor_ingest (int repeat)
  * map of trivial tasks, chunksize 1. */
 static void monitor_overhead_pool (int repeat);
 
-/* Unwatched and watched rounds of monitor_overhead come in pairs, and the result is the median
- * of the pairs' ratios. Two rounds of one pair differ by up to ±10 % on this kind of machine even
- * when nothing else changes (measured with both unwatched), so a few pairs cannot resolve a 5 %
- * target: three per repeat. */
-#define MONITOR_PAIRS(repeat) (3 * (repeat))
+/* The costs measured as a ratio (a watcher's, the task events') come from pairs of rounds, one
+ * round with and one without, and the result is the median of the pairs' ratios. Two rounds of
+ * one pair differ by up to ±10 % on this kind of machine even when nothing else changes
+ * (measured with both rounds alike), so a few pairs cannot resolve a 5 % target: three pairs
+ * per repeat. */
+#define PAIRS(repeat) (3 * (repeat))
 
 static double
 queue_round (GVariant *item)
@@ -1230,7 +1231,7 @@ static void
 monitor_overhead (int repeat)
 {
   GVariant *item = g_variant_ref_sink (g_variant_new_int32 (12345));
-  int pairs = MONITOR_PAIRS (repeat);
+  int pairs = PAIRS (repeat);
   double *off = g_new (double, pairs), *on = g_new (double, pairs), *ratio = g_new (double, pairs);
 
   mp_trace_set_level (MP_TRACE_NORMAL);
@@ -1362,7 +1363,7 @@ monitor_overhead_pool (int repeat)
   g_autoptr(MpCallable) f = mp_callable_new (pool_square, NULL);
   g_autoptr(GVariant) items = pool_range (MONITOR_POOL_ITEMS);
   g_autoptr(GVariant) warm = pool_range (1000);
-  int pairs = MONITOR_PAIRS (repeat);
+  int pairs = PAIRS (repeat);
   double *off = g_new (double, pairs), *on = g_new (double, pairs), *ratio = g_new (double, pairs);
   MpPool *pool;
 
@@ -1466,11 +1467,12 @@ pool_map_trivial_cs1 (int repeat)
   g_autoptr(GVariant) items = pool_range (POOL_CS1_ITEMS);
   g_autoptr(GVariant) warm = pool_range (1000);
   MpTraceLevel level = mp_trace_get_level ();
-  double *normal = g_new (double, repeat);
-  double *off = g_new (double, repeat);
-  double *cpu_normal = g_new (double, repeat);
-  double *cpu_off = g_new (double, repeat);
-  double *pair_ratio = g_new (double, repeat);
+  int pairs = PAIRS (repeat);
+  double *normal = g_new (double, pairs);
+  double *off = g_new (double, pairs);
+  double *cpu_normal = g_new (double, pairs);
+  double *cpu_off = g_new (double, pairs);
+  double *pair_ratio = g_new (double, pairs);
   MpPool *pool_normal, *pool_off;
   double m_normal, m_off;
 
@@ -1481,7 +1483,7 @@ pool_map_trivial_cs1 (int repeat)
   pool_map_rate (pool_normal, f, warm, 1);
   pool_map_rate (pool_off, f, warm, 1);
   /* The two runs of a pair take turns going first, so that neither gains from its place. */
-  for (int r = 0; r < repeat; r++)
+  for (int r = 0; r < pairs; r++)
     for (int k = 0; k < 2; k++)
       {
         gboolean traced = (k + r) % 2 == 0;
@@ -1495,19 +1497,19 @@ pool_map_trivial_cs1 (int repeat)
         (traced ? cpu_normal : cpu_off)[r] = (double) (c1 - c0) / POOL_CS1_ITEMS;
       }
   mp_trace_set_level (level);
-  m_normal = median (normal, repeat);
-  m_off = median (off, repeat);
+  m_normal = median (normal, pairs);
+  m_off = median (off, pairs);
   printf ("workload=pool_map_trivial_cs1 impl=libmp value=%.4g unit=items/s\n", m_normal);
   printf ("workload=pool_map_trivial_cs1_trace_off impl=libmp value=%.4g unit=items/s\n", m_off);
   printf ("workload=pool_map_trivial_cs1_cpu_normal impl=libmp value=%.4g unit=ns/item\n",
-          median (cpu_normal, repeat));
+          median (cpu_normal, pairs));
   printf ("workload=pool_map_trivial_cs1_cpu_off impl=libmp value=%.4g unit=ns/item\n",
-          median (cpu_off, repeat));
+          median (cpu_off, pairs));
   /* Each repeat runs both back to back: the median of those pairs' ratios. */
-  for (int r = 0; r < repeat; r++)
+  for (int r = 0; r < pairs; r++)
     pair_ratio[r] = cpu_normal[r] / cpu_off[r];
   printf ("workload=pool_trace_cost_normal_vs_off impl=libmp value=%.3f unit=ratio\n",
-          median (pair_ratio, repeat));
+          median (pair_ratio, pairs));
   pool_finish (pool_normal);
   pool_finish (pool_off);
   g_free (normal);
