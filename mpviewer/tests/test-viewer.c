@@ -477,6 +477,21 @@ test_pool_task_stream (void)
   g_assert_cmpuint (mpv_task_stream_get_n_lanes (stream), ==, 5);
   g_assert_cmpuint (mpv_task_stream_get_n_bars (stream), >, 100);
   g_assert_cmpuint (mpv_task_stream_get_n_failed (stream), >, 0);
+  /* The recording's 2000 tasks were submitted together: one event names them all. */
+  {
+    GListModel *pools = mp_monitor_get_pools (mpv_window_get_monitor (window));
+    g_autoptr(MpMonitorPool) pool = g_list_model_get_item (pools, 0);
+    MpTraceEvent ev = { .type = MP_EVENT_TASK_SUBMITTED, .a = 1, .b = 2000 };
+    g_autofree char *many = NULL;
+    g_autofree char *one = NULL;
+
+    ev.object = mp_monitor_pool_get_id (pool);
+    many = mpv_format_event_details (mpv_window_get_monitor (window), &ev);
+    ev.b = 0;
+    one = mpv_format_event_details (mpv_window_get_monitor (window), &ev);
+    g_assert_true (g_str_has_suffix (many, ": tasks 1–2000"));
+    g_assert_true (g_str_has_suffix (one, ": task 1"));
+  }
   show_and_shoot (window, "overview", "pool-overview.png");
   show_and_shoot (window, "processes", "pool-processes.png");
 
