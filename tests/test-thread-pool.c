@@ -247,7 +247,6 @@ test_kept_arguments_outlive_the_job (void **state)
   g_clear_pointer (&kept_args, g_ptr_array_unref);
 }
 
-/* Threads: one process, several thread ids. */
 /* The same batched callable as a process pool's: one call per chunk, the same results. */
 static void
 test_batched (void **state)
@@ -272,6 +271,7 @@ test_batched (void **state)
   close_join (pool);
 }
 
+/* Threads: one process, several thread ids. */
 static void
 test_threads_not_processes (void **state)
 {
