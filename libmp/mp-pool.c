@@ -754,6 +754,7 @@ submit_map (MpPoolCore *core, MpAsyncResult *job, const MapPlan *plan, GError **
 {
   g_autofree MpPoolTask **batch = NULL;
   gsize n_chunks = job->n_chunks, c = 0, step = SUBMIT_FIRST_BATCH;
+  const guint8 *items = plan->fixed > 0 ? g_bytes_get_data (job->items, NULL) : NULL;
 
   if (n_chunks == 0)
     return submit_tasks (core, job, NULL, 0, 0, error) == SUBMIT_QUEUED;
@@ -771,8 +772,7 @@ submit_map (MpPoolCore *core, MpAsyncResult *job, const MapPlan *plan, GError **
           if (plan->fixed > 0)
             {
               batch[i] = task_new (core, plan->func, plan->chunk_type, NULL, count, plan->flags);
-              batch[i]->chunk_ptr = (const guint8 *) g_bytes_get_data (job->items, NULL) +
-                                    start * plan->fixed;
+              batch[i]->chunk_ptr = items + start * plan->fixed;
               batch[i]->chunk_len = count * plan->fixed;
             }
           else

@@ -33,10 +33,10 @@
  * every sleeper (one of the two sees the other). One wake-up per sleep, not one per item that
  * comes while the sleeper is waking up: a futex wake on shared memory costs a put several
  * times over. Every sleeper is woken because the flag is gone once the first wake is done; a
- * woken getter or putter that finds nothing for it raises the flag again. A getter spins briefly before
- * sleeping, which saves the wake-up round trip when items come fast (two processes on two
- * cores), and a producer held up by a full queue waits for a few slots rather than one, so
- * that it does not chase the consumer item by item.
+ * woken getter or putter that finds nothing for it raises the flag again. A getter spins
+ * briefly before sleeping, which saves the wake-up round trip when items come fast (two
+ * processes on two cores), and a producer held up by a full queue waits for a few slots rather
+ * than one, so that it does not chase the consumer item by item.
  *
  * Descriptors cannot live in shared memory: a put with fds sends them over the queue's
  * socketpair (every process holds both ends) while it holds put_lock, before it publishes the
@@ -249,7 +249,6 @@ room_with (MpQueue *self, gsize record, guint64 head, guint64 n_got)
 {
   QueueHeader *h = self->h;
   guint64 n_put = __atomic_load_n (&h->n_put, __ATOMIC_RELAXED);
-
   guint64 used = __atomic_load_n (&h->tail, __ATOMIC_RELAXED) - head;
 
   if (h->maxsize > 0 && n_put - n_got >= (guint64) h->maxsize)
