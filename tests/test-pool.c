@@ -22,9 +22,9 @@
 
 #include <mp.h>
 
-#define WAIT_LONG (30 * G_USEC_PER_SEC)
+#include "test-util.h"
 
-static const char *method = "fork";
+#define WAIT_LONG (30 * G_USEC_PER_SEC)
 
 static MpPool *
 new_pool (gint processes)
@@ -242,8 +242,9 @@ use_inherited_pool (GVariant *args, GUnixFDList *fds, GError **error)
 static GVariant *
 scaled_squares_batch (GVariant *args, GUnixFDList *fds, GError **error)
 {
+  g_autoptr(GVariant) factor = g_variant_get_child_value (args, 0);
   g_autoptr(GVariant) items = g_variant_get_child_value (args, 1);
-  gint32 k = g_variant_get_int32 (g_variant_get_child_value (args, 0));
+  gint32 k = g_variant_get_int32 (factor);
   gsize n;
   const gint32 *x = g_variant_get_fixed_array (items, &n, sizeof (gint32));
   g_autofree gint32 *r = g_new (gint32, MAX (n, 1));
@@ -303,29 +304,6 @@ short_batch (GVariant *args, GUnixFDList *fds, GError **error)
   const gint32 *x = g_variant_get_fixed_array (items, &n, sizeof (gint32));
 
   return g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, x, n > 0 ? n - 1 : 0, sizeof (gint32));
-}
-
-/* ---- setups --------------------------------------------------------------------------- */
-
-static int
-setup_fork (void **state)
-{
-  method = "fork";
-  return 0;
-}
-
-static int
-setup_spawn (void **state)
-{
-  method = "spawn";
-  return 0;
-}
-
-static int
-setup_forkserver (void **state)
-{
-  method = "forkserver";
-  return 0;
 }
 
 /* ---- tests ---------------------------------------------------------------------------- */
@@ -1399,20 +1377,6 @@ test_pool_in_child (void **state)
   g_clear_object (&inherited_pool);
 }
 
-/* A pool's process that dies from SIGINT leaves no workers behind. */
-static gboolean
-process_gone (pid_t pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
-  g_autofree char *stat = NULL;
-  const char *paren;
-
-  if (!g_file_get_contents (path, &stat, NULL, NULL))
-    return TRUE;
-  paren = strrchr (stat, ')');
-  return paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
-}
-
 /*
  * The helper (this program with --orphans-helper METHOD HOW) makes a pool, prints its two
  * worker pids and waits; the test then kills it with SIGINT and expects the workers gone.
@@ -1448,7 +1412,6 @@ no_orphans (const char *how)
   gsize len = 0;
   gint32 pids[2];
   int status;
-  gint64 deadline;
 
   assert_true (g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
                                          NULL, NULL, &helper, NULL, &out_fd, NULL, &error));
@@ -1464,18 +1427,14 @@ no_orphans (const char *how)
     }
   close (out_fd);
   assert_int_equal (sscanf (buf, "%d %d", &pids[0], &pids[1]), 2);
-  assert_false (process_gone (pids[0]));
-  assert_false (process_gone (pids[1]));
+  assert_false (test_wait_pid_exited (pids[0], 0));
+  assert_false (test_wait_pid_exited (pids[1], 0));
   assert_int_equal (kill (helper, SIGINT), 0);
   assert_int_equal (waitpid (helper, &status, 0), helper);
   orphans_helper_pid = 0;
   assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGINT);
-  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  while ((!process_gone (pids[0]) || !process_gone (pids[1])) &&
-         g_get_monotonic_time () < deadline)
-    g_usleep (10 * 1000);
-  assert_true (process_gone (pids[0]));
-  assert_true (process_gone (pids[1]));
+  assert_true (test_wait_pid_exited (pids[0], 5000));
+  assert_true (test_wait_pid_exited (pids[1], 5000));
 }
 
 static void
@@ -1612,6 +1571,7 @@ main (int argc, char **argv)
       teardown_orphans_helper, NULL },
   };
 
+  method = "fork";   /* for the tests without a setup */
   mp_init (&argc, &argv);
   if (argc >= 4 && g_str_equal (argv[1], "--orphans-helper"))
     return orphans_helper (argv[2], argv[3]);
